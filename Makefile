@@ -1,0 +1,32 @@
+# fairgen — the two commands of the README are `make demo` and `make test`.
+# Both install the Debian packages they need when missing (as root, or through sudo).
+
+SWIFT    ?= swift
+APT_PKGS := libopenblas-dev libarchive-dev libpng-dev
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FAIRGEN  := .build/release/fairgen
+
+.PHONY: deps build test demo bench clean
+
+deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release
+
+# Numerical tests run in release (debug Swift is 10–50x slower on loops); -enable-testing allows @testable.
+test: deps
+	$(SWIFT) test -c release -Xswiftc -enable-testing
+
+demo: build
+	$(FAIRGEN) demo
+
+bench: build
+	$(FAIRGEN) bench all --threads 2
+
+clean:
+	rm -rf .build

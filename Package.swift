@@ -1,0 +1,69 @@
+// swift-tools-version:6.0
+// fairgen: generative data augmentation for fairer medical-image classifiers (Ktena et al. 2024).
+// Module boundaries and the direction of dependencies follow docs/architecture.md (DESIGN §2):
+// Daemon → Pipeline → Diffusion/Fairness/Datasets/Store → Models → NN → Tensors → C shims.
+import PackageDescription
+
+// Release builds of the numerical modules drop exclusivity checks: they sit on hot pointer loops and
+// cost 10–30 % there. Overflow checks stay on (kernels use wrapping operators where it matters).
+let fastMath: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "fairgen",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "fairgen", targets: ["fairgen"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.0"),
+    ],
+    targets: [
+        // C shims: modulemap + header only.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
+
+        .target(name: "Tensors", dependencies: ["CBLAS"], swiftSettings: fastMath),
+        .target(name: "NN", dependencies: ["Tensors"], swiftSettings: fastMath),
+        .target(name: "Models", dependencies: ["NN", "Tensors"], swiftSettings: fastMath),
+        .target(name: "Diffusion", dependencies: ["Models", "NN", "Tensors"], swiftSettings: fastMath),
+        .target(name: "Fairness", dependencies: ["Tensors"], swiftSettings: fastMath),
+        .target(name: "Datasets", dependencies: [
+            "CArchive", "CPNG", "Tensors",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "CSV", package: "CSV.swift"),
+        ], swiftSettings: fastMath),
+        .target(name: "Store", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "Pipeline", dependencies: [
+            "Diffusion", "Fairness", "Datasets", "Store", "Models", "NN", "Tensors",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Daemon", dependencies: [
+            "Pipeline", "Store", "Datasets",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "fairgen", dependencies: [
+            "Daemon", "Pipeline", "Store", "Datasets", "Fairness", "Diffusion", "Models", "NN", "Tensors",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Tensors"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensors"]),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Models", "NN", "Tensors"]),
+        .testTarget(name: "FairnessTests", dependencies: ["Fairness"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Daemon", "Store", "Datasets"]),
+        .testTarget(name: "CLITests", dependencies: ["fairgen"]),
+    ]
+)

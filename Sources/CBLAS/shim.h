@@ -1,0 +1,2 @@
+// OpenBLAS's CBLAS interface (pthread variant, found through pkg-config "openblas").
+#include <cblas.h>

@@ -1,0 +1,2 @@
+// Datasets module: see docs/architecture.md.
+public enum DatasetsModule { public static let name = "Datasets" }

@@ -1,0 +1,2 @@
+// Diffusion module: see docs/architecture.md.
+public enum DiffusionModule { public static let name = "Diffusion" }

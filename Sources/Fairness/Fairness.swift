@@ -1,0 +1,2 @@
+// Fairness module: see docs/architecture.md.
+public enum FairnessModule { public static let name = "Fairness" }

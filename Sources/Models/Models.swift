@@ -1,0 +1,2 @@
+// Models module: see docs/architecture.md.
+public enum ModelsModule { public static let name = "Models" }

@@ -1,0 +1,1 @@
+print("fairgen: not built yet")
