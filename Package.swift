@@ -42,6 +42,8 @@ let package = Package(
         .target(name: "Store", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // Benchmark workloads W1–W5 (same networks and JSON keys as shared/bench/torch_reference.py).
+        .target(name: "Bench", dependencies: ["Models", "NN", "Tensors"], swiftSettings: fastMath),
         .target(name: "Pipeline", dependencies: [
             "Diffusion", "Fairness", "Datasets", "Store", "Models", "NN", "Tensors",
             .product(name: "Logging", package: "swift-log"),
@@ -51,7 +53,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "fairgen", dependencies: [
-            "Daemon", "Pipeline", "Store", "Datasets", "Fairness", "Diffusion", "Models", "NN", "Tensors",
+            "Daemon", "Pipeline", "Store", "Datasets", "Fairness", "Diffusion", "Models", "NN", "Tensors", "Bench",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

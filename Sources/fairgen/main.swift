@@ -1,1 +1,0 @@
-print("fairgen: not built yet")
