@@ -52,8 +52,16 @@ public enum Geometry {
         }
     }
 
-    /// Resamples `img` through `map` with bilinear interpolation; source points outside the image read `fill`.
-    public static func warp(_ img: Tensor, _ map: Affine, fill: Float = 0) -> Tensor {
+    /// What a source point outside the image reads.
+    public enum Edge: Sendable {
+        /// Zero (black), as torchvision/TF rotate by default.
+        case zero
+        /// The nearest border pixel (replicate), for content that continues past the frame (skin).
+        case clamp
+    }
+
+    /// Resamples `img` through `map` with bilinear interpolation.
+    public static func warp(_ img: Tensor, _ map: Affine, edge: Edge = .zero) -> Tensor {
         let (c, h, w) = (img.shape[0], img.shape[1], img.shape[2])
         var out = Tensor(zeros: img.shape)
         img.withUnsafeBufferPointer { src in
@@ -68,7 +76,9 @@ public enum Geometry {
                         for ch in 0..<c {
                             let base = ch * h * w
                             func at(_ yy: Int, _ xx: Int) -> Float {
-                                (yy >= 0 && yy < h && xx >= 0 && xx < w) ? src[base + yy * w + xx] : fill
+                                if yy >= 0 && yy < h && xx >= 0 && xx < w { return src[base + yy * w + xx] }
+                                if edge == .zero { return 0 }
+                                return src[base + min(h - 1, max(0, yy)) * w + min(w - 1, max(0, xx))]
                             }
                             let top = at(y0, x0) * (1 - wx) + at(y0, x0 + 1) * wx
                             let bot = at(y0 + 1, x0) * (1 - wx) + at(y0 + 1, x0 + 1) * wx

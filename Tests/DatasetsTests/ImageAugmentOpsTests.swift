@@ -63,5 +63,11 @@ import Tensors
         // Cropping the top-left quadrant and resizing ×2 keeps its top-left pixel area.
         let quad = Geometry.warp(img, .crop(top: 0, left: 0, cropHeight: 3, cropWidth: 3, height: 6, width: 6))
         #expect(abs(quad[0, 1, 1] - img[0, 0, 0]) < 0.35)
+        // Clamped edges never read black; zero edges do once the content rotates out of frame.
+        let ones = Tensor(repeating: 1, shape: [1, 6, 6])
+        let clamped = Geometry.warp(ones, .rotation(degrees: 45, height: 6, width: 6), edge: .clamp)
+        let zeroed = Geometry.warp(ones, .rotation(degrees: 45, height: 6, width: 6), edge: .zero)
+        #expect(clamped.data.allSatisfy { abs($0 - 1) < 1e-5 })
+        #expect(zeroed.data.contains { $0 < 0.5 })
     }
 }
