@@ -101,8 +101,7 @@ public enum Losses {
         for i in 0..<count where (mask?.data[i] ?? 1) != 0 {
             let z = Double(logits.data[i]), y = Double(targets.data[i])
             total += Swift.max(z, 0) - z * y + log1p(exp(-Swift.abs(z)))
-            let s = z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z))
-            grad.data[i] = Float((s - y) * inv)
+            grad.data[i] = Float((sigmoid(z) - y) * inv)
         }
         return (Float(total * inv), grad)
     }
@@ -135,6 +134,47 @@ public enum Losses {
             }
         }
         return (Float(total / Double(n)), grad)
+    }
+
+    /// Sigmoid (multi-label) focal loss, torchvision's `sigmoid_focal_loss` with an optional mask:
+    /// p = σ(z), pₜ = p·y + (1−p)(1−y), ℓ = αₜ·(1−pₜ)^γ·BCE(z, y) with αₜ = α·y + (1−α)(1−y)
+    /// (α < 0 disables the weighting); L = Σ mask·ℓ / Σ mask (all entries when `mask` is nil).
+    /// ∂ℓ/∂z = αₜ[(p − y)(1−pₜ)^γ − γ(1−pₜ)^{γ−1}(2y−1)p(1−p)·BCE]. 1−pₜ is formed as y·σ(−z) + (1−y)·σ(z)
+    /// so it keeps full precision for confident predictions.
+    public static func sigmoidFocal(logits: Tensor, targets: Tensor, mask: Tensor? = nil, gamma: Float = 2,
+                                    alpha: Float = 0.25) -> (loss: Float, grad: Tensor) {
+        precondition(targets.shape == logits.shape, "sigmoidFocal: targets \(targets.shape) vs logits \(logits.shape)")
+        if let mask { precondition(mask.shape == logits.shape, "sigmoidFocal: mask \(mask.shape) vs logits \(logits.shape)") }
+        precondition(gamma >= 0, "sigmoidFocal: gamma must be ≥ 0")
+        let count = logits.count
+        var active = 0
+        for i in 0..<count {
+            let m = mask?.data[i] ?? 1
+            precondition(m == 0 || m == 1, "sigmoidFocal: mask entries must be 0 or 1, got \(m) at \(i)")
+            if m != 0 { active += 1 }
+        }
+        var grad = Tensor(zeros: logits.shape)
+        if active == 0 { return (0, grad) }
+        let g = Double(gamma), a = Double(alpha)
+        let inv = 1.0 / Double(active)
+        var total = 0.0
+        for i in 0..<count where (mask?.data[i] ?? 1) != 0 {
+            let z = Double(logits.data[i]), y = Double(targets.data[i])
+            let p = sigmoid(z), q = sigmoid(-z)                    // σ(z), 1 − σ(z)
+            let ce = Swift.max(z, 0) - z * y + log1p(exp(-Swift.abs(z)))
+            let r = y * q + (1 - y) * p                            // 1 − pₜ
+            let w = g == 0 ? 1 : pow(r, g)
+            let at = a < 0 ? 1 : a * y + (1 - a) * (1 - y)
+            total += at * w * ce
+            let dw = (g == 0 || r == 0) ? 0 : -g * pow(r, g - 1) * (2 * y - 1) * p * q // ∂(1−pₜ)^γ/∂z
+            grad.data[i] = Float(at * ((p - y) * w + ce * dw) * inv)
+        }
+        return (Float(total * inv), grad)
+    }
+
+    /// Logistic function without overflow for large |z|.
+    static func sigmoid(_ z: Double) -> Double {
+        z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z))
     }
 
     /// (N, C) of a rank-2 logits tensor.

@@ -72,12 +72,24 @@ import Tensors
         #expect(none.loss == 0 && none.grad.data.allSatisfy { $0 == 0 })
     }
 
+    @Test func sigmoidFocalMatchesTorchvisionFormula() {
+        let z = t("bce.logits"), y = t("bce.targets"), m = t("bce.mask")
+        expectParity(Losses.sigmoidFocal(logits: z, targets: y, mask: m, gamma: 2, alpha: 0.25), "sfocal_g2_a0.25")
+        expectParity(Losses.sigmoidFocal(logits: z, targets: y, mask: m, gamma: 1.5, alpha: -1), "sfocal_g1.5_a-1")
+        // γ = 0 without α weighting is the masked BCE.
+        let bce = Losses.bceWithLogits(logits: z, targets: y, mask: m)
+        let f0 = Losses.sigmoidFocal(logits: z, targets: y, mask: m, gamma: 0, alpha: -1)
+        #expect(abs(bce.loss - f0.loss) <= 1e-6 * bce.loss)
+        trainExpectClose(f0.grad, bce.grad, abs: 1e-7, rel: 1e-6, "sigmoid focal γ=0 vs BCE")
+    }
+
     @Test func extremeLogitsStayFinite() {
         let z = Tensor(shape: [2, 3], data: [1e4, -1e4, 0, -3e4, -3e4 + 1, -3e4 - 2])
         for r in [Losses.crossEntropy(logits: z, targets: [1, 2]),
                   Losses.crossEntropy(logits: z, probabilities: Tensor(repeating: 1.0 / 3, shape: [2, 3])),
                   Losses.focal(logits: z, targets: [1, 0]),
-                  Losses.bceWithLogits(logits: z, targets: Tensor(repeating: 0.5, shape: [2, 3]))] {
+                  Losses.bceWithLogits(logits: z, targets: Tensor(repeating: 0.5, shape: [2, 3])),
+                  Losses.sigmoidFocal(logits: z, targets: Tensor(repeating: 1, shape: [2, 3]), gamma: 0.5)] {
             #expect(r.loss.isFinite && r.grad.data.allSatisfy(\.isFinite), "\(r)")
         }
         // Row 0 target 1 is 2e4 below the max: loss ≈ 2e4/2 for that row; row 1 target 2 is 3 below.
@@ -108,6 +120,8 @@ import Tensors
             ("bce", { Losses.bceWithLogits(logits: $0, targets: bits, mask: mask) }),
             ("focal2", { Losses.focal(logits: $0, targets: y, gamma: 2) }),
             ("focal0.5", { Losses.focal(logits: $0, targets: y, gamma: 0.5) }),
+            ("sfocal", { Losses.sigmoidFocal(logits: $0, targets: bits, mask: mask, gamma: 2, alpha: 0.25) }),
+            ("sfocal_soft", { Losses.sigmoidFocal(logits: $0, targets: q, gamma: 1.5, alpha: -1) }),
         ]
         for (name, f) in cases {
             let check = GradCheck.compare(input: z, analytic: f(z).grad, eps: 1e-2) { Double(f($0).loss) }

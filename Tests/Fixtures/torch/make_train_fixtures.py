@@ -9,7 +9,8 @@ Writes (next to this script):
                              clip_grad_norm_ results, EMA sequences, LR schedule values
   train_interop.safetensors  written by safetensors.torch with metadata and F32/F64/F16/BF16/I64/I32/U8
                              tensors whose values follow closed formulas (checked in SafeTensorsTests)
-Only torch, numpy and safetensors are needed; outputs are deterministic (fixed seeds, CPU).
+Only torch, numpy and safetensors are needed; tensor values are deterministic (fixed seeds, CPU); the
+order of the __metadata__ entries in the header is not (the Rust writer uses a hash map).
 """
 import math
 import os
@@ -86,6 +87,22 @@ def losses():
     loss.backward()
     out["bce_nomask.loss"] = f32(loss.reshape(1))
     out["bce_nomask.grad"] = f32(bb.grad)
+
+    # sigmoid focal loss: torchvision.ops.sigmoid_focal_loss's formula (torchvision is not installed here,
+    # so it is restated) with a mask: sum(loss * mask) / sum(mask)
+    for gamma, alpha in ((2.0, 0.25), (1.5, -1.0)):
+        key = "sfocal_g%g_a%g" % (gamma, alpha)
+        bb = b.clone().requires_grad_(True)
+        p = torch.sigmoid(bb)
+        ce = F.binary_cross_entropy_with_logits(bb, t, reduction="none")
+        p_t = p * t + (1 - p) * (1 - t)
+        loss = ce * ((1 - p_t) ** gamma)
+        if alpha >= 0:
+            loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
+        loss = (loss * m).sum() / m.sum()
+        loss.backward()
+        out[key + ".loss"] = f32(loss.reshape(1))
+        out[key + ".grad"] = f32(bb.grad)
 
     # MSE
     p = torch.randn(3, 2, 4)
