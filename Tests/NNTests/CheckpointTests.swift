@@ -3,64 +3,33 @@ import Testing
 @testable import NN
 import Tensors
 
-/// A two-layer MLP written directly on Parameters (x [B,3] → tanh(W1x+b1) [B,8] → dropout → W2h+b2 [B,2]),
+/// A two-layer MLP built from the engine's `Linear` (x [B,3] → fc1 → tanh [B,8] → dropout → fc2 [B,2]),
 /// so the checkpoint test exercises parameters, optimizer, EMA, clipping, schedule, dropout RNG and the
-/// data-sampling RNG without depending on other layers.
+/// data-sampling RNG together.
 private final class TinyMLP {
-    let w1, b1, w2, b2: Parameter
+    let fc1: Linear, fc2: Linear
     let dropout: Dropout
-    var params: [Parameter] { [w1, b1, w2, b2] }
-    private var x = Tensor(zeros: [0]), h = Tensor(zeros: [0])
+    var params: [Parameter] { fc1.parameters + fc2.parameters }
+    var w1: Parameter { fc1.weight }
+    private var h = Tensor(zeros: [0])
 
     init(seed: UInt64) {
         var rng = RNG(seed: seed)
-        func uniform(_ shape: [Int], _ bound: Float) -> Tensor {
-            var t = Tensor(zeros: shape)
-            t.withUnsafeMutableBufferPointer { rng.fillUniform($0, low: -bound, high: bound) }
-            return t
-        }
-        w1 = Parameter(name: "fc1.weight", value: uniform([8, 3], 0.57))
-        b1 = Parameter(name: "fc1.bias", value: uniform([8], 0.57))
-        w2 = Parameter(name: "fc2.weight", value: uniform([2, 8], 0.35))
-        b2 = Parameter(name: "fc2.bias", value: uniform([2], 0.35))
+        fc1 = Linear(name: "fc1", inFeatures: 3, outFeatures: 8, rng: &rng)
+        fc2 = Linear(name: "fc2", inFeatures: 8, outFeatures: 2, rng: &rng)
         dropout = Dropout(p: 0.2, rng: &rng)
     }
 
-    func forward(_ input: Tensor) -> Tensor {
-        let n = input.shape[0]
-        x = input
-        h = Tensor(zeros: [n, 8])
-        for i in 0..<n { for j in 0..<8 {
-            var s = b1.value.data[j]
-            for k in 0..<3 { s += w1.value[j, k] * x[i, k] }
-            h[i, j] = tanh(s)
-        } }
-        let hd = dropout.forward(h)
-        var out = Tensor(zeros: [n, 2])
-        for i in 0..<n { for o in 0..<2 {
-            var s = b2.value.data[o]
-            for j in 0..<8 { s += w2.value[o, j] * hd[i, j] }
-            out[i, o] = s
-        } }
-        cachedHd = hd
-        return out
+    func forward(_ x: Tensor) -> Tensor {
+        h = fc1.forward(x)
+        for i in 0..<h.count { h.data[i] = tanh(h.data[i]) }
+        return fc2.forward(dropout.forward(h))
     }
-    private var cachedHd = Tensor(zeros: [0])
 
     func backward(_ dout: Tensor) {
-        let n = dout.shape[0]
-        var dhd = Tensor(zeros: [n, 8])
-        for i in 0..<n { for o in 0..<2 {
-            let g = dout[i, o]
-            b2.grad.data[o] += g
-            for j in 0..<8 { w2.grad[o, j] += g * cachedHd[i, j]; dhd[i, j] += g * w2.value[o, j] }
-        } }
-        let dh = dropout.backward(dhd)
-        for i in 0..<n { for j in 0..<8 {
-            let g = dh[i, j] * (1 - h[i, j] * h[i, j])
-            b1.grad.data[j] += g
-            for k in 0..<3 { w1.grad[j, k] += g * x[i, k] }
-        } }
+        var dh = dropout.backward(fc2.backward(dout))
+        for i in 0..<dh.count { dh.data[i] *= 1 - h.data[i] * h.data[i] }
+        _ = fc1.backward(dh)
     }
 }
 
