@@ -30,6 +30,7 @@ public final class Dropout {
         self.rng = rng.fork()
     }
 
+    /// Training: y = x·mask/(1 − p) with a fresh mask (cached for backward); eval: y = x.
     public func forward(_ x: Tensor) -> Tensor {
         let n = x.count
         if !training || p == 0 || n == 0 {
