@@ -35,13 +35,13 @@ public struct ImageSet: Sendable, Equatable {
     /// Bytes per image.
     public var imageBytes: Int { channels * resolution * resolution }
 
-    /// Image `i` as Float32 `[C,R,R]` in [0, 1].
+    /// Image `i` as Float32 `[C,R,R]` in [0, 1] (v / 255, correctly rounded, as `PNGCodec.decode` gives).
     public func image(_ i: Int) -> Tensor {
         let n = imageBytes
         var t = Tensor(zeros: [channels, resolution, resolution])
         pixels.withUnsafeBufferPointer { src in
             t.withUnsafeMutableBufferPointer { dst in
-                for k in 0..<n { dst[k] = Float(src[i &* n &+ k]) * (1 / 255) }
+                for k in 0..<n { dst[k] = Float(src[i &* n &+ k]) / 255 }
             }
         }
         return t

@@ -78,12 +78,11 @@ public enum PNGCodec {
             let ok = raw.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
             guard ok != 0 else { throw corrupt(&image, file: file, location: location) }
             // libpng's linear output with alpha is already premultiplied (composited onto black).
-            let scale: Float = 1 / 65535
             out.withUnsafeMutableBufferPointer { o in
                 raw.withUnsafeBufferPointer { r in
                     for c in 0..<outC {
                         let plane = c &* pixels
-                        for p in 0..<pixels { o[plane &+ p] = Float(r[p &* inC &+ c]) * scale }
+                        for p in 0..<pixels { o[plane &+ p] = Float(r[p &* inC &+ c]) / 65535 }
                     }
                 }
             }
@@ -91,7 +90,6 @@ public enum PNGCodec {
             var raw = [UInt8](repeating: 0, count: pixels * inC)
             let ok = raw.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
             guard ok != 0 else { throw corrupt(&image, file: file, location: location) }
-            let scale: Float = 1 / 255
             out.withUnsafeMutableBufferPointer { o in
                 raw.withUnsafeBufferPointer { r in
                     for c in 0..<outC {
@@ -99,10 +97,10 @@ public enum PNGCodec {
                         if alpha {
                             let a = inC &- 1
                             for p in 0..<pixels {
-                                o[plane &+ p] = Float(r[p &* inC &+ c]) * scale * (Float(r[p &* inC &+ a]) * scale)
+                                o[plane &+ p] = Float(r[p &* inC &+ c]) / 255 * (Float(r[p &* inC &+ a]) / 255)
                             }
                         } else {
-                            for p in 0..<pixels { o[plane &+ p] = Float(r[p &* inC &+ c]) * scale }
+                            for p in 0..<pixels { o[plane &+ p] = Float(r[p &* inC &+ c]) / 255 }
                         }
                     }
                 }
