@@ -48,6 +48,23 @@ public struct ImageSet: Sendable, Equatable {
     }
 }
 
+extension ImageSet {
+    /// Images `indices` as one Float32 batch `[N,C,R,R]` in [0, 1].
+    public func batch(_ indices: [Int]) -> Tensor {
+        let n = imageBytes
+        var t = Tensor(zeros: [indices.count, channels, resolution, resolution])
+        pixels.withUnsafeBufferPointer { src in
+            t.withUnsafeMutableBufferPointer { dst in
+                for (b, i) in indices.enumerated() {
+                    precondition(i >= 0 && i < count, "ImageSet.batch: index \(i) of \(count)")
+                    for k in 0..<n { dst[b &* n &+ k] = Float(src[i &* n &+ k]) / 255 }
+                }
+            }
+        }
+        return t
+    }
+}
+
 /// A validated, decoded drop: the manifest, the table and the images at each resolution.
 public struct IngestedDataset: Sendable, Equatable {
     public var manifest: Manifest

@@ -18,7 +18,7 @@ func hostileArchive(_ kind: ArchiveKind = .tarGz, _ entries: [DropEntry]) -> Str
 }
 
 @Suite struct ArchiveReaderTests {
-    @Test(arguments: [ArchiveKind.tar, .tarGz, .tarXz, .zip])
+    @Test(arguments: [ArchiveKind.tar, .tarGz, .tarXz, .tarZst, .zip])
     func readsRegularFilesInEveryFormat(kind: ArchiveKind) throws {
         let path = hostileArchive(kind, [.directory("d"), .file("./d/x.txt", Array("hello".utf8)), .file("y", [1, 2, 3]),
                                          .file("empty", [])])

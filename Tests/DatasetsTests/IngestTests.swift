@@ -11,7 +11,7 @@ func ingestError(_ manifestPath: String, limits: IngestLimits = IngestLimits()) 
 }
 
 @Suite struct IngestTests {
-    @Test(arguments: [(ArchiveKind.tar, true), (.tarGz, true), (.zip, true), (.tarGz, false)])
+    @Test(arguments: [(ArchiveKind.tar, true), (.tarGz, true), (.zip, true), (.tarZst, true), (.tarGz, false)])
     func validDropsIngest(kind: ArchiveKind, tableFirst: Bool) throws {
         let dir = DropBuilder.tempDir()
         let path = DropBuilder.writeDrop(dir: dir, manifest: DropBuilder.manifest(archive: "toy.\(kind.rawValue)"), kind: kind,
@@ -23,6 +23,10 @@ func ingestError(_ manifestPath: String, limits: IngestLimits = IngestLimits()) 
         #expect(d.table.attributeValues == [["dark", "light"]] && d.table.rows.map { $0.attributes[0] } == [1, 0, 1, -1, 1, 0])
         #expect(d.table.rows.map(\.split) == [.train, .val, .testID, .testOOD, .unlabeled, .train])
         #expect(d.images.map(\.resolution) == [4, 8] && d.images.allSatisfy { $0.channels == 3 && $0.count == 6 })
+        let batch = d.images(at: 8)!.batch([2, 0])
+        #expect(batch.shape == [2, 3, 8, 8])
+        #expect(batch.data == DropBuilder.pattern(channels: 3, height: 8, width: 8, seed: 2).data
+                + DropBuilder.pattern(channels: 3, height: 8, width: 8, seed: 0).data)
         // 8×8 images at resolution 8 come through unchanged (pixel values exact on the 8-bit grid).
         for i in 0..<6 {
             #expect(d.images(at: 8)!.image(i) == DropBuilder.pattern(channels: 3, height: 8, width: 8, seed: i))
@@ -97,6 +101,16 @@ func ingestError(_ manifestPath: String, limits: IngestLimits = IngestLimits()) 
         let path = DropBuilder.writeDrop(dir: dir, manifest: DropBuilder.manifest(archive: "toy.tar.gz"), entries: DropBuilder.validEntries(count: 6))
         #expect(ingestError(path, limits: IngestLimits(archive: ArchiveLimits(maxEntries: 4)))?.code == .tooManyEntries)
         #expect(ingestError(path, limits: IngestLimits(maxImageSide: 4))?.code == .pngTooLarge)
+        // A bomb posing as a referenced image, default limits: stopped by the ratio rule.
+        var bomb = DropBuilder.validEntries(count: 2)
+        bomb[bomb.firstIndex { $0.name == "img/1.png" }!] = .zeros("img/1.png", 64 << 20)
+        let bombPath = DropBuilder.writeDrop(dir: dir, manifest: DropBuilder.manifest(archive: "toy.tar.gz"), entries: bomb)
+        let e = ingestError(bombPath)
+        #expect(e?.code == .compressionRatio && e?.description.hasPrefix("\(dir)/toy.tar.gz: entry \"img/1.png\"") == true)
+        // An empty table is refused.
+        let empty = DropBuilder.writeDrop(dir: dir, manifest: DropBuilder.manifest(archive: "toy.tar.gz"),
+                                          entries: [.file("metadata.csv", Array("path,diagnosis,skin_tone,split\n".utf8))])
+        #expect(ingestError(empty)?.code == .invalidCell)
     }
 
     @Test func datasetObjectIsDeterministicAndRoundTrips() throws {
