@@ -1,0 +1,213 @@
+import Foundation
+import Testing
+@testable import Daemon
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private func config(_ dir: TempDir, once: Bool) -> DaemonConfig {
+    var c = DaemonConfig(inbox: URL(fileURLWithPath: dir.sub("inbox")), store: URL(fileURLWithPath: dir.sub("store")))
+    c.once = once
+    c.settle = 0.3
+    c.pollInterval = 0.2
+    return c
+}
+
+/// Runs a daemon on a background thread; `finished` turns true when `run()` returns.
+private final class Background: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _done = false
+    private var _error: (any Error)?
+    var done: Bool { lock.lock(); defer { lock.unlock() }; return _done }
+    var error: (any Error)? { lock.lock(); defer { lock.unlock() }; return _error }
+
+    init(_ daemon: Daemon) {
+        let thread = Thread { [self] in
+            var failure: (any Error)?
+            do { try daemon.run() } catch { failure = error }
+            lock.lock(); _done = true; _error = failure; lock.unlock()
+        }
+        thread.start()
+    }
+}
+
+@Suite("Daemon run loop")
+struct DaemonRunLoopTests {
+    @Test func onceProcessesPreexistingDropsAndExits() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let hashes = writeDrop(inbox: dir.sub("inbox"), name: "early", seed: 5)
+        writeDrop(inbox: dir.sub("inbox"), name: "early2", seed: 6)
+        let runner = FakeRunner(.succeed)
+        try Daemon(config: config(dir, once: true), runner: runner, logger: quietLogger()).run()
+        #expect(runner.started.count == 2)
+        #expect(runner.sawInputs.allSatisfy { $0.count == 2 })
+        let processed = outcomeFolders(dir.sub("inbox"), ".processed")
+        #expect(processed.count == 2)
+        let early = try #require(processed.first { $0.hasSuffix("-early") })
+        for (name, hash) in hashes { #expect(fileHash(early + "/" + name) == hash) }
+        let queue = try JobQueue(store: URL(fileURLWithPath: dir.sub("store")))
+        #expect(queue.ids(.done).count == 2 && queue.ids(.pending).isEmpty && queue.ids(.running).isEmpty)
+        #expect(FileOps.list(queue.root + "/work").isEmpty)
+        #expect(Set(FileOps.list(dir.sub("inbox"))) == [".processed"])
+    }
+
+    @Test func failedJobLandsInFailedWithErrorJSON() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        writeDrop(inbox: dir.sub("inbox"), name: "broken")
+        try Daemon(config: config(dir, once: true), runner: FakeRunner(.fail), logger: quietLogger()).run()
+        let failed = try #require(outcomeFolders(dir.sub("inbox"), ".failed").first)
+        let error = try JSONDecoder().decode(Outcomes.ErrorFile.self, from: try FileOps.read(failed + "/error.json"))
+        #expect(error.stage == "ingest" && error.message.contains("table"))
+        #expect(FileOps.exists(failed + "/broken.tar.gz") && FileOps.exists(failed + "/broken.yaml"))
+    }
+
+    @Test func dropArrivingWhileRunningIsProcessedAndStopIsPrompt() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let daemon = Daemon(config: config(dir, once: false), runner: FakeRunner(.succeed), logger: quietLogger())
+        let bg = Background(daemon)
+        #expect(waitUntil(timeout: 20) { FileOps.exists(DaemonLock.path(store: URL(fileURLWithPath: dir.sub("store")))) })
+        // Fresh files (not back-dated), written in place: complete after the settle period.
+        let hashes = writeDrop(inbox: dir.sub("inbox"), name: "live", ageSeconds: nil)
+        #expect(waitUntil(timeout: 20) { outcomeFolders(dir.sub("inbox"), ".processed").count == 1 })
+        let folder = try #require(outcomeFolders(dir.sub("inbox"), ".processed").first)
+        for (name, hash) in hashes { #expect(fileHash(folder + "/" + name) == hash) }
+        let begin = Date()
+        daemon.requestStop(reason: "test")
+        #expect(waitUntil(timeout: 10) { bg.done })
+        #expect(Date().timeIntervalSince(begin) < 10)
+        #expect(bg.error == nil)
+    }
+
+    @Test func stopInterruptsTheRunningJobWhichResumesOnRestart() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let hashes = writeDrop(inbox: dir.sub("inbox"), name: "long")
+        let slow = FakeRunner(.loopUntilCancelled)
+        let daemon = Daemon(config: config(dir, once: false), runner: slow, logger: quietLogger())
+        let bg = Background(daemon)
+        #expect(waitUntil(timeout: 20) { slow.started.count == 1 })
+        let begin = Date()
+        daemon.requestStop(reason: "SIGTERM")
+        #expect(waitUntil(timeout: 10) { bg.done })
+        #expect(Date().timeIntervalSince(begin) < 10)
+        #expect(slow.checkpointed == 1)
+        let queue = try JobQueue(store: URL(fileURLWithPath: dir.sub("store")))
+        let pending = try #require(queue.jobs(.pending).first)
+        #expect(pending.history.last?.note?.contains("interrupted") == true)
+        // The inputs stay in the inbox until the job really ends.
+        for name in hashes.keys { #expect(FileOps.exists(dir.sub("inbox/" + name))) }
+
+        // Restart: the interrupted job resumes (no second job is created for the same drop).
+        let resume = FakeRunner(.succeed)
+        try Daemon(config: config(dir, once: true), runner: resume, logger: quietLogger()).run()
+        #expect(resume.started == [pending.id])
+        let done = try queue.read(pending.id, .done)
+        #expect(done.attempts == 2)
+        #expect(queue.ids(.done) == [pending.id] && queue.ids(.pending).isEmpty)
+        let folder = try #require(outcomeFolders(dir.sub("inbox"), ".processed").first)
+        for (name, hash) in hashes { #expect(fileHash(folder + "/" + name) == hash) }
+    }
+
+    @Test func secondDaemonOnTheSameStoreIsRefused() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = URL(fileURLWithPath: dir.sub("store"))
+        let first = try DaemonLock(store: store)
+        #expect(DaemonLock.recordedPID(path: first.path) == getpid())
+        do {
+            _ = try DaemonLock(store: store)
+            Issue.record("a second lock on the same store was granted")
+        } catch let error as DaemonError {
+            #expect(error.message.contains(first.path) && error.message.contains("pid \(getpid())"))
+        }
+        first.release()
+        let again = try DaemonLock(store: store)
+        again.release()
+    }
+
+    @Test func manifestOnlyDropReprocessesAKnownDataset() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        try FileOps.makeDirectory(dir.sub("store/datasets/known"))
+        try FileOps.makeDirectory(dir.sub("inbox"))
+        _ = FileManager.default.createFile(atPath: dir.sub("inbox/known.yaml"), contents: Data("name: known\nmodality: generic\n".utf8))
+        _ = FileManager.default.createFile(atPath: dir.sub("inbox/stray.yaml"), contents: Data("name: stray\n".utf8))
+        backdate([dir.sub("inbox/known.yaml"), dir.sub("inbox/stray.yaml")], by: 60)
+        let runner = FakeRunner(.succeed)
+        try Daemon(config: config(dir, once: true), runner: runner, logger: quietLogger()).run()
+        let queue = try JobQueue(store: URL(fileURLWithPath: dir.sub("store")))
+        let job = try #require(queue.jobs(.done).first)
+        #expect(job.kind == .reprocess && job.dataset == "known" && job.archive == nil)
+        #expect(FileOps.exists(try #require(job.outcome?.folder) + "/known.yaml"))
+        // The manifest of an unknown dataset with no archive is rejected, never run.
+        let failed = try #require(outcomeFolders(dir.sub("inbox"), ".failed").first)
+        #expect(failed.hasSuffix("-stray") && FileOps.exists(failed + "/error.json"))
+        #expect(runner.started.count == 1)
+    }
+}
+
+@Suite("Daemon reprocess")
+struct DaemonReprocessTests {
+    /// A store holding dataset `name` with one version whose run.json has the given fields.
+    private func makeRun(_ store: String, _ name: String, version: String = "v0001", status: String = "complete",
+                         code: String = FairgenVersion.code, manifest: String = "name: x\n", recordedHash: String? = nil) throws {
+        let folder = store + "/datasets/\(name)/\(version)"
+        try FileOps.makeDirectory(folder)
+        _ = FileManager.default.createFile(atPath: folder + "/manifest.yaml", contents: Data(manifest.utf8))
+        let run: [String: Any] = ["manifest": "manifest.yaml", "status": status, "code_version": code,
+                                  "manifest_sha256": recordedHash ?? SHA256Digest.hex(Data(manifest.utf8))]
+        _ = FileManager.default.createFile(atPath: folder + "/run.json", contents: try JSONSerialization.data(withJSONObject: run))
+        unlink(store + "/datasets/\(name)/latest")
+        #expect(symlink(version, store + "/datasets/\(name)/latest") == 0)
+    }
+
+    @Test func ifStaleQueuesOnlyChangedDatasets() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = dir.sub("store")
+        try makeRun(store, "same")
+        try makeRun(store, "oldcode", code: "fairgen-0.0.1")
+        try makeRun(store, "newmanifest", recordedHash: String(repeating: "0", count: 64))
+        try makeRun(store, "neverdone", status: "failed")
+        try FileOps.makeDirectory(store + "/datasets/norun")
+        let decisions = try Reprocess.enqueue(store: URL(fileURLWithPath: store), datasets: nil, ifStale: true)
+        var queued: [String] = [], upToDate: [String] = [], rejected: [String: String] = [:]
+        for d in decisions {
+            switch d {
+            case .queued(let job): queued.append(job.dataset)
+            case .upToDate(let name, let version): upToDate.append(name); #expect(version == "v0001")
+            case .rejected(let name, let message): rejected[name] = message
+            case .alreadyQueued: Issue.record("nothing was queued before")
+            }
+        }
+        #expect(Set(queued) == ["oldcode", "newmanifest", "neverdone"])
+        #expect(upToDate == ["same"])
+        #expect(rejected["norun"]?.contains("latest") == true)
+        // The job carries a copy of the run's manifest.
+        let queue = try JobQueue(store: URL(fileURLWithPath: store))
+        let job = try #require(queue.jobs(.pending).first { $0.dataset == "oldcode" })
+        #expect(fileHash(queue.workDirectory(job.id) + "/manifest.yaml") == SHA256Digest.hex(Data("name: x\n".utf8)))
+        #expect(job.kind == .reprocess && job.inputs.isEmpty && job.inbox == nil)
+        // Queueing again while the first job waits does not pile up jobs (cron runs often).
+        let again = try Reprocess.enqueue(store: URL(fileURLWithPath: store), datasets: ["oldcode"], ifStale: false)
+        #expect(again == [.alreadyQueued(dataset: "oldcode", job: job.id)])
+    }
+
+    @Test func missingRunJSONIsAClearError() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = dir.sub("store")
+        try FileOps.makeDirectory(store + "/datasets/empty/v0001")
+        #expect(symlink("v0001", store + "/datasets/empty/latest") == 0)
+        let out = try Reprocess.enqueue(store: URL(fileURLWithPath: store), datasets: ["empty", "ghost"], ifStale: false)
+        guard case .rejected(_, let m1) = out[0], case .rejected(_, let m2) = out[1] else {
+            Issue.record("expected two rejections, got \(out)"); return
+        }
+        #expect(m1.contains("datasets/empty/latest/run.json") || m1.contains("v0001/run.json"))
+        #expect(m1.contains("not found"))
+        #expect(m2.contains("ghost") && m2.contains("not found"))
+    }
+}
