@@ -139,8 +139,12 @@ public final class Daemon: @unchecked Sendable {
         }
         for state in [Job.State.done, .failed] {
             for job in queue.jobs(state) where job.outcome?.complete != true {
-                try Outcomes.complete(job, queue: queue)
-                logger.info("job \(job.id): finished moving its inputs after a restart")
+                do {
+                    try Outcomes.complete(job, in: state, queue: queue)
+                    logger.info("job \(job.id): finished moving its inputs after a restart")
+                } catch {
+                    logger.error("job \(job.id): moving its inputs failed: \(error)")
+                }
             }
         }
         var detector = DropDetector(settle: config.settle)
@@ -163,7 +167,8 @@ public final class Daemon: @unchecked Sendable {
                 running[job.id] = job
                 start(job)
             }
-            if config.once && running.isEmpty && queue.ids(.pending).isEmpty
+            // Nothing running right after the claim loop means nothing claimable is pending.
+            if config.once && running.isEmpty
                 && (!detector.hasUnsettled(now: now) || now - started > config.settle + 1) {
                 break
             }
@@ -290,10 +295,10 @@ public final class Daemon: @unchecked Sendable {
             do {
                 switch result {
                 case .succeeded(let summary):
-                    let done = try Outcomes.complete(try queue.finish(job, summary: summary), queue: queue)
+                    let done = try Outcomes.complete(try queue.finish(job, summary: summary), in: .done, queue: queue)
                     logger.info("job \(job.id) done in \(took): \(summary)\(done.outcome?.folder.map { "; inputs → \($0)" } ?? "")")
                 case .failed(let error):
-                    let failed = try Outcomes.complete(try queue.fail(job, error: error), queue: queue)
+                    let failed = try Outcomes.complete(try queue.fail(job, error: error), in: .failed, queue: queue)
                     logger.error("job \(job.id) failed in \(took) at stage \(error.stage): \(error.message)\(failed.outcome?.folder.map { "; inputs → \($0)" } ?? "")")
                 case .interrupted:
                     _ = try queue.requeue(job, note: "interrupted (\(stopping ?? "runner stopped")); resumes on the next start")

@@ -6,11 +6,13 @@ import Glibc
 /// The on-disk job queue: `store/queue/{pending,running,done,failed}/<id>.json`, plus
 /// `store/queue/work/<id>/` holding each job's copies of its input files.
 ///
-/// Crash safety: a state transition is one `rename(2)` between folders (the commit point), after which
-/// the job's content (history, attempts) is rewritten in place with temp + fsync + rename. A job file
-/// is therefore always whole and always in exactly one folder. Claiming is a rename too, so two
-/// processes can never both claim a job. After `kill -9`, `recover()` moves jobs found in `running/`
-/// back to `pending/`.
+/// Crash safety: every job file is written whole (temp + fsync + rename). Claiming (pending → running)
+/// is one `rename(2)` of the job file, so two processes can never both claim a job; its content
+/// (attempts, history) is rewritten afterwards. Ending a job (running → done/failed/pending) writes
+/// the updated job into the destination folder — the commit point, so the state and its error or
+/// summary land together — then removes the running copy; a job found in `running/` and in another
+/// folder after a crash is resolved in favour of the other folder. After `kill -9`, `recover()` moves
+/// jobs left in `running/` back to `pending/`.
 public final class JobQueue: @unchecked Sendable {
     /// `store/queue`.
     public let root: String
@@ -47,16 +49,18 @@ public final class JobQueue: @unchecked Sendable {
                         inbox: String?, inputs: [Job.Input], note: String, now: Date = Date()) throws -> Job {
         let random = String(UInt32.random(in: 0..<UInt32.max), radix: 36)
         let id = "\(FileOps.compactUTC(now))-\(dataset)-\(random)"
+        // Filled under a staging name that carries our PID, then renamed: a folder named after a job
+        // always holds its owner file, so recovery can tell an orphan from one being queued.
         let work = workDirectory(id)
-        try FileOps.makeDirectory(work)
-        // Who is filling this folder: recovery removes it only once that process is gone.
-        _ = FileManager.default.createFile(atPath: work + "/" + JobQueue.ownerFile, contents: Data("\(getpid())\n".utf8))
+        let staging = root + "/work/" + FileOps.tempPrefix + "\(getpid())-" + id
         let manifestName = URL(fileURLWithPath: manifestSource).lastPathComponent
         let archiveName = archiveSource.map { URL(fileURLWithPath: $0).lastPathComponent }
         do {
-            try FileOps.copyFile(from: manifestSource, to: work + "/" + manifestName)
+            try FileOps.makeDirectory(staging)
+            try FileOps.writeAtomically(Data("\(getpid())\n".utf8), to: staging + "/" + JobQueue.ownerFile)
+            try FileOps.copyFile(from: manifestSource, to: staging + "/" + manifestName)
             if let archiveSource, let archiveName {
-                try FileOps.copyFile(from: archiveSource, to: work + "/" + archiveName)
+                try FileOps.copyFile(from: archiveSource, to: staging + "/" + archiveName)
             }
             for input in inputs {
                 let source = (inbox ?? "") + "/" + input.name
@@ -64,11 +68,11 @@ public final class JobQueue: @unchecked Sendable {
                     throw DaemonError("\(source) changed while it was being queued; waiting for it to settle again")
                 }
             }
+            try FileOps.move(staging, to: work)
         } catch {
-            FileOps.removeTree(work)
+            FileOps.removeTree(staging)
             throw error
         }
-        FileOps.syncDirectory(root + "/work")
         var job = Job(id: id, kind: kind, dataset: dataset, manifest: manifestName, archive: archiveName,
                       inbox: inbox, inputs: inputs, created: FileOps.isoUTC(now), attempts: 0, recoveries: 0,
                       history: [], error: nil, summary: nil, outcome: nil)
@@ -86,11 +90,16 @@ public final class JobQueue: @unchecked Sendable {
     static func ownerAlive(_ folder: String) -> Bool {
         if let text = try? String(contentsOfFile: folder + "/" + ownerFile, encoding: .utf8),
            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-            return pid == getpid() || kill(pid, 0) == 0 || errno == EPERM
+            return processAlive(pid)
         }
         var st = stat()
         guard stat(folder, &st) == 0 else { return false }
         return Double(st.st_mtim.tv_sec) > Date().timeIntervalSince1970 - 3600
+    }
+
+    /// True when process `pid` exists (ours, or any we may not signal).
+    static func processAlive(_ pid: Int32) -> Bool {
+        pid == getpid() || kill(pid, 0) == 0 || errno == EPERM
     }
 
     /// Writes a job's content into a state folder (atomic replace).
@@ -120,22 +129,34 @@ public final class JobQueue: @unchecked Sendable {
         ids(state).compactMap { try? read($0, state) }
     }
 
-    /// Moves a job between folders (the atomic commit), then records the new state in its content.
-    /// Returns nil when the job is no longer in `from` (another process moved it first).
-    @discardableResult
-    func transition(_ job: Job, from: Job.State, to: Job.State, note: String?,
-                    change: (inout Job) -> Void = { _ in }) throws -> Job? {
-        let source = path(job.id, from), destination = path(job.id, to)
+    /// pending → running by renaming the job file (exclusive between processes), then records the
+    /// new state in its content. Returns nil when the job is no longer pending (claimed elsewhere).
+    private func claim(_ job: Job) throws -> Job? {
+        let source = path(job.id, .pending), destination = path(job.id, .running)
         if rename(source, destination) != 0 {
             if errno == ENOENT { return nil }
             throw FileOps.posixError("move job \(source) to", destination)
         }
-        FileOps.syncDirectory(folder(to))
-        FileOps.syncDirectory(folder(from))
+        FileOps.syncDirectory(folder(.running))
+        FileOps.syncDirectory(folder(.pending))
+        var updated = job
+        updated.attempts += 1
+        updated.record(.running, note: job.attempts == 0 ? "started" : "resumed (attempt \(job.attempts + 1))")
+        try write(updated, .running)
+        return updated
+    }
+
+    /// Ends a running job: writes its updated content into `to` (the commit), then removes the copy
+    /// in `running/`. Only the holder of the daemon lock calls this, so no other process races it.
+    private func commit(_ job: Job, to: Job.State, note: String?, change: (inout Job) -> Void = { _ in }) throws -> Job {
+        let running = path(job.id, .running)
+        guard FileOps.exists(running) else { throw DaemonError("job \(job.id) vanished from \(folder(.running))") }
         var updated = job
         change(&updated)
         updated.record(to, note: note)
         try write(updated, to)
+        if unlink(running) != 0 && errno != ENOENT { throw FileOps.posixError("remove", running) }
+        FileOps.syncDirectory(folder(.running))
         return updated
     }
 
@@ -154,43 +175,35 @@ public final class JobQueue: @unchecked Sendable {
         return try claim(job)
     }
 
-    private func claim(_ job: Job) throws -> Job? {
-        let note = job.attempts == 0 ? "started" : "resumed (attempt \(job.attempts + 1))"
-        return try transition(job, from: .pending, to: .running, note: note) { $0.attempts += 1 }
-    }
-
     /// running → done.
     public func finish(_ job: Job, summary: String) throws -> Job {
-        guard let done = try transition(job, from: .running, to: .done, note: summary, change: { $0.summary = summary })
-        else { throw DaemonError("job \(job.id) vanished from \(folder(.running))") }
-        return done
+        try commit(job, to: .done, note: summary) { $0.summary = summary }
     }
 
     /// running → failed, recording the error.
     public func fail(_ job: Job, error: JobError) throws -> Job {
-        guard let failed = try transition(job, from: .running, to: .failed, note: error.description,
-                                          change: { $0.error = error })
-        else { throw DaemonError("job \(job.id) vanished from \(folder(.running))") }
-        return failed
+        try commit(job, to: .failed, note: error.description) { $0.error = error }
     }
 
     /// running → pending: the job was interrupted (checkpointed) and resumes on the next start.
     public func requeue(_ job: Job, note: String) throws -> Job {
-        guard let pending = try transition(job, from: .running, to: .pending, note: note)
-        else { throw DaemonError("job \(job.id) vanished from \(folder(.running))") }
-        return pending
+        try commit(job, to: .pending, note: note)
     }
 
     /// Start-up recovery, to be called only by the holder of the daemon lock: removes temp files left
     /// by interrupted writes, moves jobs left in `running/` back to `pending/` (or to `failed/` after
     /// `maxRecoveries` crashes), and removes work folders that belong to no job (a crash between
     /// copying inputs and writing the job; the inbox still holds the originals) once their
-    /// creator is gone. Returns the jobs moved.
+    /// creator is gone, or to an ended job whose inputs were already moved. Returns the jobs moved.
     public func recover() throws -> [Job] {
         for state in Job.State.allCases {
             for name in FileOps.list(folder(state)) where name.hasPrefix(FileOps.tempPrefix) {
                 unlink(folder(state) + "/" + name)
             }
+        }
+        // A crash between writing the destination and removing the running copy leaves both.
+        for id in ids(.running) where [Job.State.pending, .done, .failed].contains(where: { FileOps.exists(path(id, $0)) }) {
+            unlink(path(id, .running))
         }
         var moved: [Job] = []
         for id in ids(.running) {
@@ -200,21 +213,32 @@ public final class JobQueue: @unchecked Sendable {
                 let error = JobError(stage: "daemon",
                                      message: "the daemon stopped abnormally \(job.recoveries + 1) times while running this job",
                                      hint: "see the daemon log for the last progress line; fix the cause, then requeue with `fairgen reprocess`")
-                if let failed = try transition(job, from: .running, to: .failed, note: error.message,
-                                               change: { $0.recoveries += 1; $0.error = error }) {
-                    moved.append(failed)
-                }
-            } else if let pending = try transition(job, from: .running, to: .pending,
-                                                   note: "recovered after the daemon stopped abnormally",
-                                                   change: { $0.recoveries += 1 }) {
-                moved.append(pending)
+                moved.append(try commit(job, to: .failed, note: error.message) {
+                    $0.recoveries += 1
+                    $0.error = error
+                })
+            } else {
+                moved.append(try commit(job, to: .pending, note: "recovered after the daemon stopped abnormally") {
+                    $0.recoveries += 1
+                })
             }
         }
         // A work folder is written before its job file, possibly by `fairgen reprocess` in another
         // process right now: it is an orphan only once the process that created it is gone.
-        let known = Set(Job.State.allCases.flatMap { ids($0) })
-        for name in FileOps.list(root + "/work") where !known.contains(name) && !name.hasPrefix(".") {
-            if !JobQueue.ownerAlive(workDirectory(name)) { FileOps.removeTree(workDirectory(name)) }
+        // Work folders of ended jobs whose outcome is complete were being removed when the daemon died.
+        let live = Set(ids(.pending) + ids(.running))
+        for name in FileOps.list(root + "/work") where name.hasPrefix(FileOps.tempPrefix) {
+            // Staging folders are named .tmp-<pid>-<job id>.
+            let pid = Int32(name.dropFirst(FileOps.tempPrefix.count).prefix { $0 != "-" })
+            if let pid, !JobQueue.processAlive(pid) { FileOps.removeTree(root + "/work/" + name) }
+        }
+        for name in FileOps.list(root + "/work") where !name.hasPrefix(".") && !live.contains(name) {
+            let ended = [Job.State.done, .failed].first { FileOps.exists(path(name, $0)) }
+            if let ended {
+                if (try? read(name, ended))?.outcome?.complete == true { FileOps.removeTree(workDirectory(name)) }
+            } else if !JobQueue.ownerAlive(workDirectory(name)) {
+                FileOps.removeTree(workDirectory(name))
+            }
         }
         return moved
     }

@@ -42,13 +42,13 @@ public enum Outcomes {
         try FileOps.writeAtomically(try JobQueue.encoder.encode(file), to: folder + "/error.json")
     }
 
-    /// Moves the inputs of a job that is in `done/` or `failed/` to its outcome folder and removes the
-    /// job's work copies. Idempotent: after a crash half-way, calling it again finishes the move. The
-    /// folder chosen is recorded in the job before anything moves, so a retry uses the same one.
+    /// Moves the inputs of a job that is in `state` (`done/` or `failed/`) to its outcome folder and
+    /// removes the job's work copies. Idempotent: after a crash half-way, calling it again finishes the
+    /// move. The folder chosen is recorded in the job before anything moves, so a retry uses the same one.
     @discardableResult
-    public static func complete(_ job: Job, queue: JobQueue, now: Date = Date()) throws -> Job {
-        guard let state = job.lastState, state == .done || state == .failed else {
-            throw DaemonError("job \(job.id): outcome requested in state \(job.lastState?.rawValue ?? "none")")
+    public static func complete(_ job: Job, in state: Job.State, queue: JobQueue, now: Date = Date()) throws -> Job {
+        guard state == .done || state == .failed else {
+            throw DaemonError("job \(job.id): outcome requested in state \(state.rawValue)")
         }
         var job = job
         if job.outcome?.complete == true { return job }

@@ -61,14 +61,15 @@ struct DaemonProcessTests {
         let dir = TempDir()
         defer { dir.cleanup() }
         var expected: [String: [String: String]] = [:]
-        for (i, name) in ["k-a", "k-b", "k-c", "k-d", "k-e", "k-f"].enumerated() {
-            expected[name] = writeDrop(inbox: dir.sub("inbox"), name: name, seed: UInt64(10 + i))
+        for i in 0..<12 {
+            expected["k\(i)"] = writeDrop(inbox: dir.sub("inbox"), name: "k\(i)", seed: UInt64(10 + i))
         }
-        // Kill the daemon several times at pseudo-random instants of its work, then let it finish.
+        // Processing these 12 drops takes ~150 ms here: kill the daemon at random instants of that
+        // work (queueing, claiming, moving outcomes), several times, then let it finish.
         var rng = SystemRandomNumberGenerator()
-        for round in 0..<4 {
+        for round in 0..<6 {
             let p = try FairgenProcess(["watch", "--settle", "100ms"], in: dir, tag: "kill\(round)")
-            usleep(UInt32.random(in: 50_000...400_000, using: &rng))
+            usleep(UInt32.random(in: 5_000...150_000, using: &rng))
             kill(p.process.processIdentifier, SIGKILL)
             _ = p.wait(timeout: 10)
         }
@@ -77,6 +78,7 @@ struct DaemonProcessTests {
 
         // Every drop ended in .failed exactly once, byte-identical; nothing is left in the inbox.
         let folders = outcomeFolders(dir.sub("inbox"), ".failed")
+        #expect(folders.count == expected.count, "\(folders)")
         for (name, hashes) in expected {
             let mine = folders.filter { URL(fileURLWithPath: $0).lastPathComponent.hasSuffix("-" + name) }
             #expect(mine.count == 1, "\(name): \(mine)")

@@ -92,6 +92,24 @@ struct DaemonQueueTests {
         #expect(again.attempts == 2)
     }
 
+    @Test func crashBetweenCommitAndCleanupKeepsTheLaterState() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let inbox = dir.sub("inbox")
+        writeDrop(inbox: inbox, name: "twice")
+        let queue = try JobQueue(store: URL(fileURLWithPath: dir.sub("store")))
+        let job = try enqueueDrop(queue, inbox: inbox, name: "twice")
+        var running = try #require(try queue.claimNext())
+        // The failed copy (with its error) was written, then the daemon died before removing running/.
+        running.error = JobError(stage: "ingest", message: "m")
+        running.record(.failed, note: "m")
+        try queue.write(running, .failed)
+        #expect(folders(queue, job.id) == [.running, .failed])
+        #expect(try queue.recover().isEmpty)
+        #expect(folders(queue, job.id) == [.failed])
+        #expect(try queue.read(job.id, .failed).error?.message == "m")
+    }
+
     @Test func repeatedCrashesFailTheJob() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
@@ -122,7 +140,7 @@ struct DaemonOutcomeTests {
         let hashes = writeDrop(inbox: inbox, name: "good")
         let queue = try JobQueue(store: URL(fileURLWithPath: dir.sub("store")))
         let job = try enqueueDrop(queue, inbox: inbox, name: "good")
-        let finished = try Outcomes.complete(try queue.finish(try queue.claimNext()!, summary: "v1"), queue: queue)
+        let finished = try Outcomes.complete(try queue.finish(try queue.claimNext()!, summary: "v1"), in: .done, queue: queue)
         let folder = try #require(finished.outcome?.folder)
         #expect(finished.outcome?.complete == true)
         #expect(folder.hasPrefix(inbox + "/.processed/") && folder.hasSuffix("-good"))
@@ -147,7 +165,7 @@ struct DaemonOutcomeTests {
         _ = FileManager.default.createFile(atPath: inbox + "/.new", contents: replacement)
         #expect(rename(inbox + "/.new", inbox + "/bad.tar.gz") == 0)
         let error = JobError(stage: "ingest", message: "bad.yaml: field `table`: expected a CSV", hint: "fix it")
-        let failed = try Outcomes.complete(try queue.fail(try queue.claimNext()!, error: error), queue: queue)
+        let failed = try Outcomes.complete(try queue.fail(try queue.claimNext()!, error: error), in: .failed, queue: queue)
         let folder = try #require(failed.outcome?.folder)
         #expect(folder.hasPrefix(inbox + "/.failed/"))
         // The job's own copy of the archive lands in .failed; the user's new archive stays in the inbox.
@@ -172,7 +190,7 @@ struct DaemonOutcomeTests {
         try queue.write(done, .done)
         try FileOps.makeDirectory(folder)
         try FileOps.move(inbox + "/half.yaml", to: folder + "/half.yaml")
-        let completed = try Outcomes.complete(try queue.read(done.id, .done), queue: queue)
+        let completed = try Outcomes.complete(try queue.read(done.id, .done), in: .done, queue: queue)
         #expect(completed.outcome == Job.Outcome(folder: folder, complete: true))
         #expect(Set(FileOps.list(folder)) == Set(hashes.keys))
         for (name, hash) in hashes { #expect(fileHash(folder + "/" + name) == hash) }

@@ -71,9 +71,15 @@ struct DaemonRunLoopTests {
         #expect(waitUntil(timeout: 20) { FileOps.exists(DaemonLock.path(store: URL(fileURLWithPath: dir.sub("store")))) })
         // Fresh files (not back-dated), written in place: complete after the settle period.
         let hashes = writeDrop(inbox: dir.sub("inbox"), name: "live", ageSeconds: nil)
-        #expect(waitUntil(timeout: 20) { outcomeFolders(dir.sub("inbox"), ".processed").count == 1 })
+        // The outcome folder is created first, then filled: wait for the last file.
+        #expect(waitUntil(timeout: 20) {
+            outcomeFolders(dir.sub("inbox"), ".processed").count == 1 && FileOps.list(dir.sub("inbox")).count == 1
+        })
         let folder = try #require(outcomeFolders(dir.sub("inbox"), ".processed").first)
-        for (name, hash) in hashes { #expect(fileHash(folder + "/" + name) == hash) }
+        for (name, hash) in hashes {
+            #expect(fileHash(folder + "/" + name) == hash,
+                    "\(name): outcome holds \(FileOps.list(folder)), inbox holds \(FileOps.list(dir.sub("inbox")))")
+        }
         let begin = Date()
         daemon.requestStop(reason: "test")
         #expect(waitUntil(timeout: 10) { bg.done })
