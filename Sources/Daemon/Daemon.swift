@@ -154,11 +154,13 @@ public final class Daemon: @unchecked Sendable {
         let watcher = try InboxWatcher(directory: inbox)
         let started = config.clock()
         var running: [String: Job] = [:]
+        var snapshot: InboxSnapshot?
 
         while stopping == nil {
             let now = config.clock()
-            let snapshot = InboxSnapshot.scan(directory: inbox)
-            for decision in detector.update(snapshot: snapshot, now: now, datasetExists: datasetExists) {
+            let current = InboxSnapshot.scan(directory: inbox, previous: snapshot)
+            snapshot = current
+            for decision in detector.update(snapshot: current, now: now, datasetExists: datasetExists) {
                 handle(decision, inbox: inbox, queue: queue, detector: &detector)
             }
             collectFinished(queue: queue, running: &running)

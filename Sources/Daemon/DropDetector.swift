@@ -11,15 +11,28 @@ public struct InboxSnapshot: Sendable {
         self.manifests = manifests
     }
 
+    /// Manifests larger than this are rejected unread (a real one is a few kilobytes).
+    public static let maxManifestBytes: Int64 = 1 << 20
+
     /// Lists `directory`, skipping dot-names (`.processed`, `.failed`, `.x.part`) and non-regular files,
-    /// and peeks into every manifest.
-    public static func scan(directory: String) -> InboxSnapshot {
+    /// and peeks into every manifest — reusing `previous`'s result for a manifest whose identity did
+    /// not change, so a manifest waiting for its archive is not re-read every second.
+    public static func scan(directory: String, previous: InboxSnapshot? = nil) -> InboxSnapshot {
         var snapshot = InboxSnapshot(files: [:], manifests: [:])
         for name in FileOps.list(directory) where !name.hasPrefix(".") {
             let path = directory + "/" + name
             guard let id = FileOps.identity(path) else { continue }
             snapshot.files[name] = id
             guard ManifestKeys.isManifestName(name) else { continue }
+            if let previous, previous.files[name] == id, let parsed = previous.manifests[name] {
+                snapshot.manifests[name] = parsed
+                continue
+            }
+            guard id.size <= maxManifestBytes else {
+                snapshot.manifests[name] = .failure(JobError(
+                    stage: "inbox", message: "\(name): \(id.size) bytes; expected a manifest of at most 1 MiB"))
+                continue
+            }
             do {
                 let data = try FileOps.read(path)
                 snapshot.manifests[name] = .success(try ManifestKeys.peek(data, fileName: name))

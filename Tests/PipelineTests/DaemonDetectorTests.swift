@@ -142,6 +142,20 @@ struct DaemonDetectorTests {
         let s = InboxSnapshot.scan(directory: dir.path)
         #expect(Set(s.files.keys) == ["ok.yaml", "ok.tar.gz"])
         #expect(s.manifests["ok.yaml"] == .success(ManifestKeys(name: "ok", archive: "ok.tar.gz")))
+        // An unchanged manifest is not re-read; a changed one is.
+        var cached = s
+        cached.manifests["ok.yaml"] = .success(ManifestKeys(name: "cached", archive: nil))
+        #expect(InboxSnapshot.scan(directory: dir.path, previous: cached).manifests["ok.yaml"]
+                == .success(ManifestKeys(name: "cached", archive: nil)))
+        try Data("name: ok\narchive: other.zip\n".utf8).write(to: URL(fileURLWithPath: dir.sub("ok.yaml")))
+        #expect(InboxSnapshot.scan(directory: dir.path, previous: cached).manifests["ok.yaml"]
+                == .success(ManifestKeys(name: "ok", archive: "other.zip")))
+        // Oversized "manifests" are rejected unread.
+        try Data(count: Int(InboxSnapshot.maxManifestBytes) + 1).write(to: URL(fileURLWithPath: dir.sub("big.json")))
+        guard case .failure(let error)? = InboxSnapshot.scan(directory: dir.path).manifests["big.json"] else {
+            Issue.record("an oversized manifest was accepted"); return
+        }
+        #expect(error.message.contains("big.json") && error.message.contains("1 MiB"))
     }
 
     @Test func durationsAndDigests() {

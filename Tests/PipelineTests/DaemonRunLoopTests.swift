@@ -117,6 +117,34 @@ struct DaemonRunLoopTests {
         for (name, hash) in hashes { #expect(fileHash(folder + "/" + name) == hash) }
     }
 
+    @Test func jobsFlagRunsDatasetsInParallelButNeverOneDatasetTwice() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        writeDrop(inbox: dir.sub("inbox"), name: "p1", seed: 1)
+        writeDrop(inbox: dir.sub("inbox"), name: "p2", seed: 2)
+        var c = config(dir, once: true)
+        c.jobs = 2
+        let parallel = FakeRunner(.sleep(0.5))
+        try Daemon(config: c, runner: parallel, logger: quietLogger()).run()
+        #expect(parallel.started.count == 2 && parallel.maxActive == 2)
+
+        // Two drops of the same dataset (two manifests naming one dataset) run one after the other.
+        let dir2 = TempDir()
+        defer { dir2.cleanup() }
+        writeDrop(inbox: dir2.sub("inbox"), name: "same", seed: 3)
+        _ = FileManager.default.createFile(atPath: dir2.sub("inbox/same-again.yaml"),
+                                           contents: Data("name: same\narchive: same.tar.gz\n".utf8))
+        backdate([dir2.sub("inbox/same-again.yaml")], by: 60)
+        var c2 = config(dir2, once: true)
+        c2.jobs = 2
+        let serial = FakeRunner(.sleep(0.3))
+        try Daemon(config: c2, runner: serial, logger: quietLogger()).run()
+        #expect(serial.started.count == 2 && serial.maxActive == 1)
+        // The shared archive went with the first job; the second job's copy lands in its own folder.
+        let folders = outcomeFolders(dir2.sub("inbox"), ".processed")
+        #expect(folders.count == 2 && folders.allSatisfy { FileOps.exists($0 + "/same.tar.gz") })
+    }
+
     @Test func secondDaemonOnTheSameStoreIsRefused() throws {
         let dir = TempDir()
         defer { dir.cleanup() }

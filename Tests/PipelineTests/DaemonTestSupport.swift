@@ -84,12 +84,14 @@ func quietLogger() -> Logger {
 
 /// A runner with scripted behaviour, standing in for the pipeline.
 final class FakeRunner: JobRunner, @unchecked Sendable {
-    enum Mode { case succeed, fail, loopUntilCancelled }
+    enum Mode { case succeed, fail, loopUntilCancelled, sleep(Double) }
     private let lock = NSLock()
     private let mode: Mode
     private var _started: [String] = []
     private var _checkpointed = 0
     private var _sawInputs: [[String]] = []
+    private var active = 0
+    private var _maxActive = 0
 
     init(_ mode: Mode) { self.mode = mode }
 
@@ -97,6 +99,8 @@ final class FakeRunner: JobRunner, @unchecked Sendable {
     var started: [String] { lock.lock(); defer { lock.unlock() }; return _started }
     /// How many times a cancelled job "wrote its checkpoint" before returning.
     var checkpointed: Int { lock.lock(); defer { lock.unlock() }; return _checkpointed }
+    /// The largest number of jobs seen running at once.
+    var maxActive: Int { lock.lock(); defer { lock.unlock() }; return _maxActive }
     /// The files each job found in its work folder.
     var sawInputs: [[String]] { lock.lock(); defer { lock.unlock() }; return _sawInputs }
 
@@ -112,6 +116,11 @@ final class FakeRunner: JobRunner, @unchecked Sendable {
         case .fail:
             return .failed(JobError(stage: "ingest", message: "\(job.manifest): field `table`: expected a CSV name",
                                     hint: "fake failure"))
+        case .sleep(let seconds):
+            lock.lock(); active += 1; _maxActive = max(_maxActive, active); lock.unlock()
+            usleep(UInt32(seconds * 1e6))
+            lock.lock(); active -= 1; lock.unlock()
+            return .succeeded(summary: "slept")
         case .loopUntilCancelled:
             while !context.cancellation.isCancelled { usleep(10_000) }
             lock.lock(); _checkpointed += 1; lock.unlock()

@@ -30,6 +30,7 @@ struct ReprocessCommand: ParsableCommand {
             Console.error("fairgen reprocess: \(error)")
             throw ExitCode(1)
         }
+        if decisions.isEmpty { Console.error("fairgen reprocess: no datasets in \(storeURL.path)/datasets") }
         var rejected = false
         var queued: [String] = []
         for decision in decisions {
