@@ -41,11 +41,27 @@ public final class JobQueue: @unchecked Sendable {
         return e
     }()
 
+    /// Where a job's manifest comes from.
+    public enum ManifestSource: Sendable {
+        /// A file to copy (an inbox manifest, or a manifest file a run recorded).
+        case file(String)
+        /// Manifest bytes to write under `name` (a manifest embedded in run.json, written as JSON).
+        case content(Data, name: String)
+    }
+
     /// Copies the input files into a new work folder and writes the job into `pending/`.
     /// `manifestSource`/`archiveSource` are paths to copy; `inputs` are the inbox files whose identity
     /// must not change during the copy (else the half-copied job is discarded and an error thrown).
     @discardableResult
     public func enqueue(kind: Drop.Kind, dataset: String, manifestSource: String, archiveSource: String?,
+                        inbox: String?, inputs: [Job.Input], note: String, now: Date = Date()) throws -> Job {
+        try enqueue(kind: kind, dataset: dataset, manifest: .file(manifestSource), archiveSource: archiveSource,
+                    inbox: inbox, inputs: inputs, note: note, now: now)
+    }
+
+    /// As above, with the manifest given as a file or as content.
+    @discardableResult
+    public func enqueue(kind: Drop.Kind, dataset: String, manifest: ManifestSource, archiveSource: String?,
                         inbox: String?, inputs: [Job.Input], note: String, now: Date = Date()) throws -> Job {
         let random = String(UInt32.random(in: 0..<UInt32.max), radix: 36)
         let id = "\(FileOps.compactUTC(now))-\(dataset)-\(random)"
@@ -53,12 +69,19 @@ public final class JobQueue: @unchecked Sendable {
         // always holds its owner file, so recovery can tell an orphan from one being queued.
         let work = workDirectory(id)
         let staging = root + "/work/" + FileOps.tempPrefix + "\(getpid())-" + id
-        let manifestName = URL(fileURLWithPath: manifestSource).lastPathComponent
+        let manifestName: String
+        switch manifest {
+        case .file(let path): manifestName = URL(fileURLWithPath: path).lastPathComponent
+        case .content(_, let name): manifestName = name
+        }
         let archiveName = archiveSource.map { URL(fileURLWithPath: $0).lastPathComponent }
         do {
             try FileOps.makeDirectory(staging)
             try FileOps.writeAtomically(Data("\(getpid())\n".utf8), to: staging + "/" + JobQueue.ownerFile)
-            try FileOps.copyFile(from: manifestSource, to: staging + "/" + manifestName)
+            switch manifest {
+            case .file(let path): try FileOps.copyFile(from: path, to: staging + "/" + manifestName)
+            case .content(let data, _): try FileOps.writeAtomically(data, to: staging + "/" + manifestName)
+            }
             if let archiveSource, let archiveName {
                 try FileOps.copyFile(from: archiveSource, to: staging + "/" + archiveName)
             }

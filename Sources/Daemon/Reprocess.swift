@@ -3,13 +3,16 @@ import Foundation
 /// `fairgen reprocess (NAME | --all) [--if-stale]`: queue a new run per dataset with the manifest of
 /// its latest run (cached stages are reused by the pipeline, so an unchanged reprocess is cheap).
 ///
-/// Contract with the pipeline — each `store/datasets/NAME/vNNNN/run.json` holds (among other keys):
-/// - `"manifest"`: the path of the manifest file the run used, relative to the version folder
-///   (e.g. `"manifest.yaml"`, a byte-for-byte copy of the dropped manifest) or absolute;
-/// - `"manifest_sha256"`: the SHA-256 (hex) of that file's bytes;
+/// Contract with the pipeline/store — each `store/datasets/NAME/vNNNN/run.json` holds (among others):
+/// - `"manifest"`: the manifest the run used, either embedded as a JSON value (what `Store.RunRecord`
+///   writes; the job then gets it as `NAME.json`) or as a string: the path of a byte-for-byte copy of
+///   the manifest file, relative to the version folder or absolute;
+/// - `"manifest_sha256"` (optional): hex SHA-256 of the manifest, used only when `"manifest"` is absent;
 /// - `"code_version"`: `FairgenVersion.code` of the code that made the run;
 /// - `"status"`: `"complete"` once the run finished (anything else otherwise).
 /// `store/datasets/NAME/latest` is a symlink to (or a file naming) the newest version folder.
+/// A manifest's fingerprint is the SHA-256 of the copied file's bytes, or of the embedded value
+/// serialised as JSON with sorted keys.
 public enum Reprocess {
     /// What happened for one dataset.
     public enum Decision: Sendable, Equatable {
@@ -27,15 +30,25 @@ public enum Reprocess {
     public struct RunInfo: Sendable, Equatable {
         /// The version folder (e.g. `.../datasets/NAME/v0003`).
         public var folder: String
+        /// `"manifest"` when it is a string: the path of the manifest file.
         public var manifest: String?
+        /// `"manifest"` when it is embedded: its JSON with sorted keys.
+        public var manifestJSON: Data?
         public var manifestSHA256: String?
         public var codeVersion: String?
         public var status: String?
 
-        /// Absolute path of the run's manifest, if recorded.
+        /// Absolute path of the run's manifest file, if recorded as a path.
         public var manifestPath: String? {
             guard let manifest else { return nil }
             return manifest.hasPrefix("/") ? manifest : folder + "/" + manifest
+        }
+
+        /// The manifest's fingerprint (see the contract above), or nil when nothing identifies it.
+        public var manifestFingerprint: String? {
+            if let manifestJSON { return SHA256Digest.hex(manifestJSON) }
+            if let path = manifestPath, let data = try? FileOps.read(path) { return SHA256Digest.hex(data) }
+            return manifestSHA256
         }
     }
 
@@ -53,7 +66,11 @@ public enum Reprocess {
         guard let dict = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw DaemonError("\(file): expected a JSON object")
         }
-        return RunInfo(folder: folder, manifest: dict["manifest"] as? String,
+        var embedded: Data?
+        if let value = dict["manifest"], !(value is String), !(value is NSNull) {
+            embedded = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed])
+        }
+        return RunInfo(folder: folder, manifest: dict["manifest"] as? String, manifestJSON: embedded,
                        manifestSHA256: dict["manifest_sha256"] as? String,
                        codeVersion: dict["code_version"] as? String, status: dict["status"] as? String)
     }
@@ -82,14 +99,14 @@ public enum Reprocess {
         return nil
     }
 
-    /// Why a dataset needs a new run, or nil when its latest complete run used the same code version
-    /// and a manifest with hash `manifestSHA256`.
-    public static func staleReason(store: URL, dataset: String, manifestSHA256: String) -> String? {
+    /// Why a dataset needs a new run with the manifest whose fingerprint is `manifestFingerprint`, or
+    /// nil when its latest complete run used the same code version and manifest.
+    public static func staleReason(store: URL, dataset: String, manifestFingerprint: String?) -> String? {
         guard let complete = latestCompleteRun(store: store, dataset: dataset) else { return "no complete run" }
         if complete.codeVersion != FairgenVersion.code {
             return "code version changed (\(complete.codeVersion ?? "none") → \(FairgenVersion.code))"
         }
-        if complete.manifestSHA256 != manifestSHA256 { return "manifest changed" }
+        if manifestFingerprint == nil || complete.manifestFingerprint != manifestFingerprint { return "manifest changed" }
         return nil
     }
 
@@ -121,23 +138,26 @@ public enum Reprocess {
         }
         let folder = try latestFolder(store: store, dataset: dataset)
         let run = try readRun(folder: folder)
-        guard let manifest = run.manifestPath else {
-            throw DaemonError("\(folder)/run.json: key \"manifest\" missing; expected the path of the run's manifest")
+        let manifest: JobQueue.ManifestSource
+        if let json = run.manifestJSON {
+            manifest = .content(json, name: dataset + ".json")
+        } else if let path = run.manifestPath {
+            guard FileOps.identity(path) != nil else {
+                throw DaemonError("\(path): not found (named by \(folder)/run.json key \"manifest\")")
+            }
+            manifest = .file(path)
+        } else {
+            throw DaemonError("\(folder)/run.json: key \"manifest\" missing; expected the run's manifest (a JSON value or a path)")
         }
-        guard FileOps.identity(manifest) != nil else {
-            throw DaemonError("\(manifest): not found (named by \(folder)/run.json key \"manifest\")")
-        }
+        var note = "fairgen reprocess"
         if ifStale {
-            let hash = SHA256Digest.hex(try FileOps.read(manifest))
-            guard let reason = staleReason(store: store, dataset: dataset, manifestSHA256: hash) else {
+            guard let reason = staleReason(store: store, dataset: dataset, manifestFingerprint: run.manifestFingerprint) else {
                 return .upToDate(dataset: dataset, version: URL(fileURLWithPath: folder).resolvingSymlinksInPath().lastPathComponent)
             }
-            let job = try queue.enqueue(kind: .reprocess, dataset: dataset, manifestSource: manifest, archiveSource: nil,
-                                        inbox: nil, inputs: [], note: "fairgen reprocess --if-stale: \(reason)", now: now)
-            return .queued(job)
+            note += " --if-stale: \(reason)"
         }
-        let job = try queue.enqueue(kind: .reprocess, dataset: dataset, manifestSource: manifest, archiveSource: nil,
-                                    inbox: nil, inputs: [], note: "fairgen reprocess", now: now)
+        let job = try queue.enqueue(kind: .reprocess, dataset: dataset, manifest: manifest, archiveSource: nil,
+                                    inbox: nil, inputs: [], note: note, now: now)
         return .queued(job)
     }
 }

@@ -185,14 +185,19 @@ struct DaemonRunLoopTests {
 
 @Suite("Daemon reprocess")
 struct DaemonReprocessTests {
-    /// A store holding dataset `name` with one version whose run.json has the given fields.
+    /// Adds version `version` of dataset `name` to a store and points `latest` at it. The run's manifest
+    /// is embedded in run.json (as `Store.RunRecord` writes it) or, with `asFile`, a file beside it.
     private func makeRun(_ store: String, _ name: String, version: String = "v0001", status: String = "complete",
-                         code: String = FairgenVersion.code, manifest: String = "name: x\n", recordedHash: String? = nil) throws {
+                         code: String = FairgenVersion.code, manifest: String = "x", asFile: Bool = false) throws {
         let folder = store + "/datasets/\(name)/\(version)"
         try FileOps.makeDirectory(folder)
-        _ = FileManager.default.createFile(atPath: folder + "/manifest.yaml", contents: Data(manifest.utf8))
-        let run: [String: Any] = ["manifest": "manifest.yaml", "status": status, "code_version": code,
-                                  "manifest_sha256": recordedHash ?? SHA256Digest.hex(Data(manifest.utf8))]
+        var run: [String: Any] = ["status": status, "code_version": code]
+        if asFile {
+            _ = FileManager.default.createFile(atPath: folder + "/manifest.yaml", contents: Data("name: \(manifest)\n".utf8))
+            run["manifest"] = "manifest.yaml"
+        } else {
+            run["manifest"] = ["name": manifest, "pipeline": ["mix": ["alpha": [0.5, 1.0]]]]
+        }
         _ = FileManager.default.createFile(atPath: folder + "/run.json", contents: try JSONSerialization.data(withJSONObject: run))
         unlink(store + "/datasets/\(name)/latest")
         #expect(symlink(version, store + "/datasets/\(name)/latest") == 0)
@@ -203,8 +208,13 @@ struct DaemonReprocessTests {
         defer { dir.cleanup() }
         let store = dir.sub("store")
         try makeRun(store, "same")
+        try makeRun(store, "samefile", asFile: true)
         try makeRun(store, "oldcode", code: "fairgen-0.0.1")
-        try makeRun(store, "newmanifest", recordedHash: String(repeating: "0", count: 64))
+        // A newer run with another manifest failed: the latest complete run used a different manifest.
+        try makeRun(store, "newmanifest", asFile: true)
+        try makeRun(store, "newmanifest", version: "v0002", status: "failed", manifest: "y", asFile: true)
+        try makeRun(store, "newembedded")
+        try makeRun(store, "newembedded", version: "v0002", status: "interrupted", manifest: "z")
         try makeRun(store, "neverdone", status: "failed")
         try FileOps.makeDirectory(store + "/datasets/norun")
         let decisions = try Reprocess.enqueue(store: URL(fileURLWithPath: store), datasets: nil, ifStale: true)
@@ -217,17 +227,22 @@ struct DaemonReprocessTests {
             case .alreadyQueued: Issue.record("nothing was queued before")
             }
         }
-        #expect(Set(queued) == ["oldcode", "newmanifest", "neverdone"])
-        #expect(upToDate == ["same"])
+        #expect(Set(queued) == ["oldcode", "newmanifest", "newembedded", "neverdone"])
+        #expect(Set(upToDate) == ["same", "samefile"])
         #expect(rejected["norun"]?.contains("latest") == true)
-        // The job carries a copy of the run's manifest.
+        // Each job carries the manifest of the latest run: embedded ones as NAME.json, files copied.
         let queue = try JobQueue(store: URL(fileURLWithPath: store))
-        let job = try #require(queue.jobs(.pending).first { $0.dataset == "oldcode" })
-        #expect(fileHash(queue.workDirectory(job.id) + "/manifest.yaml") == SHA256Digest.hex(Data("name: x\n".utf8)))
-        #expect(job.kind == .reprocess && job.inputs.isEmpty && job.inbox == nil)
+        let embedded = try #require(queue.jobs(.pending).first { $0.dataset == "newembedded" })
+        #expect(embedded.manifest == "newembedded.json" && embedded.kind == .reprocess && embedded.inputs.isEmpty)
+        let keys = try ManifestKeys.peek(try FileOps.read(queue.workDirectory(embedded.id) + "/newembedded.json"),
+                                         fileName: "newembedded.json")
+        #expect(keys.name == "z")
+        let copied = try #require(queue.jobs(.pending).first { $0.dataset == "newmanifest" })
+        #expect(fileHash(queue.workDirectory(copied.id) + "/manifest.yaml") == SHA256Digest.hex(Data("name: y\n".utf8)))
         // Queueing again while the first job waits does not pile up jobs (cron runs often).
         let again = try Reprocess.enqueue(store: URL(fileURLWithPath: store), datasets: ["oldcode"], ifStale: false)
-        #expect(again == [.alreadyQueued(dataset: "oldcode", job: job.id)])
+        let oldcode = try #require(queue.jobs(.pending).first { $0.dataset == "oldcode" })
+        #expect(again == [.alreadyQueued(dataset: "oldcode", job: oldcode.id)])
     }
 
     @Test func missingRunJSONIsAClearError() throws {
