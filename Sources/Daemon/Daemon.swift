@@ -164,8 +164,16 @@ public final class Daemon: @unchecked Sendable {
                 handle(decision, inbox: inbox, queue: queue, detector: &detector)
             }
             collectFinished(queue: queue, running: &running)
-            while running.count < max(1, config.jobs), stopping == nil,
-                  let job = try queue.claimNext(excluding: Set(running.values.map(\.dataset))) {
+            while running.count < max(1, config.jobs), stopping == nil {
+                let next: Job?
+                do {
+                    next = try queue.claimNext(excluding: Set(running.values.map(\.dataset)))
+                } catch {
+                    // A file-system hiccup must not take the daemon down; the job stays where it was.
+                    logger.error("claiming the next job failed: \(error); retrying on the next scan")
+                    next = nil
+                }
+                guard let job = next else { break }
                 running[job.id] = job
                 start(job)
             }
