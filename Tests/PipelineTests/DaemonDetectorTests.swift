@@ -133,9 +133,9 @@ struct DaemonDetectorTests {
     }
 
     @Test func snapshotSkipsDotFilesAndFolders() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
-        writeDrop(inbox: dir.path, name: "ok")
+        daemonWriteDrop(inbox: dir.path, name: "ok")
         _ = FileManager.default.createFile(atPath: dir.sub(".ok2.tar.gz.part"), contents: Data("x".utf8))
         try FileManager.default.createDirectory(atPath: dir.sub(".processed/x"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir.sub("folder.yaml"), withIntermediateDirectories: true)
@@ -174,13 +174,13 @@ struct DaemonDetectorTests {
 @Suite("Daemon inotify watcher")
 struct DaemonWatcherTests {
     @Test func renamedInFileIsReportedWithinOneSecond() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
         let inbox = dir.sub("inbox")
         try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
         let watcher = try InboxWatcher(directory: inbox)
         // Written under a dot-name (ignored), then renamed into place: the atomic-rename convention.
-        _ = FileManager.default.createFile(atPath: inbox + "/.d.tar.gz.part", contents: fakeBytes(count: 100, seed: 3))
+        _ = FileManager.default.createFile(atPath: inbox + "/.d.tar.gz.part", contents: daemonFakeBytes(count: 100, seed: 3))
         let begin = Date()
         #expect(rename(inbox + "/.d.tar.gz.part", inbox + "/d.tar.gz") == 0)
         var events: [InboxWatcher.Event] = []
@@ -195,13 +195,13 @@ struct DaemonWatcherTests {
         // Written in place (not atomically): created, then closed after writing.
         try Data("name: d\n".utf8).write(to: URL(fileURLWithPath: inbox + "/m.yaml"))
         var more: [InboxWatcher.Event] = []
-        _ = waitUntil(timeout: 5) { more += watcher.wait(timeout: 0.2); return more.contains { $0.kind == .closedWrite } }
+        _ = daemonWaitUntil(timeout: 5) { more += watcher.wait(timeout: 0.2); return more.contains { $0.kind == .closedWrite } }
         #expect(more.contains(.init(name: "m.yaml", kind: .closedWrite)))
         #expect(more.contains(.init(name: "m.yaml", kind: .created)))
     }
 
     @Test func wakeDescriptorInterruptsTheWait() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
         let watcher = try InboxWatcher(directory: dir.path)
         var fds: [Int32] = [-1, -1]

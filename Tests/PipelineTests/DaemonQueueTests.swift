@@ -21,17 +21,17 @@ private func folders(_ queue: JobQueue, _ id: String) -> [Job.State] {
 @Suite("Daemon job queue")
 struct DaemonQueueTests {
     @Test func transitionsMoveTheJobBetweenFolders() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
         let inbox = dir.sub("inbox")
-        let hashes = writeDrop(inbox: inbox, name: "alpha")
+        let hashes = daemonWriteDrop(inbox: inbox, name: "alpha")
         let queue = try JobQueue(store: URL(fileURLWithPath: dir.sub("store")))
         let job = try enqueueDrop(queue, inbox: inbox, name: "alpha")
         #expect(folders(queue, job.id) == [.pending])
         // The work folder holds byte-identical copies; the inbox still holds the originals.
         for (name, hash) in hashes {
-            #expect(fileHash(queue.workDirectory(job.id) + "/" + name) == hash)
-            #expect(fileHash(inbox + "/" + name) == hash)
+            #expect(daemonFileHash(queue.workDirectory(job.id) + "/" + name) == hash)
+            #expect(daemonFileHash(inbox + "/" + name) == hash)
         }
         let claimed = try #require(try queue.claimNext())
         #expect(claimed.id == job.id && claimed.attempts == 1)
@@ -44,11 +44,11 @@ struct DaemonQueueTests {
     }
 
     @Test func claimSkipsBusyDatasetsAndIsExclusiveAcrossQueues() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
         let inbox = dir.sub("inbox")
-        writeDrop(inbox: inbox, name: "a", seed: 1)
-        writeDrop(inbox: inbox, name: "b", seed: 2)
+        daemonWriteDrop(inbox: inbox, name: "a", seed: 1)
+        daemonWriteDrop(inbox: inbox, name: "b", seed: 2)
         let store = URL(fileURLWithPath: dir.sub("store"))
         let q1 = try JobQueue(store: store), q2 = try JobQueue(store: store)
         let ja = try enqueueDrop(q1, inbox: inbox, name: "a")
@@ -61,10 +61,10 @@ struct DaemonQueueTests {
     }
 
     @Test func jobLeftRunningByACrashIsRecovered() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
         let inbox = dir.sub("inbox")
-        writeDrop(inbox: inbox, name: "crash")
+        daemonWriteDrop(inbox: inbox, name: "crash")
         let store = URL(fileURLWithPath: dir.sub("store"))
         var queue: JobQueue? = try JobQueue(store: store)
         let job = try enqueueDrop(queue!, inbox: inbox, name: "crash")
@@ -93,10 +93,10 @@ struct DaemonQueueTests {
     }
 
     @Test func crashBetweenCommitAndCleanupKeepsTheLaterState() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
         let inbox = dir.sub("inbox")
-        writeDrop(inbox: inbox, name: "twice")
+        daemonWriteDrop(inbox: inbox, name: "twice")
         let queue = try JobQueue(store: URL(fileURLWithPath: dir.sub("store")))
         let job = try enqueueDrop(queue, inbox: inbox, name: "twice")
         var running = try #require(try queue.claimNext())
@@ -111,10 +111,10 @@ struct DaemonQueueTests {
     }
 
     @Test func repeatedCrashesFailTheJob() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
         let inbox = dir.sub("inbox")
-        writeDrop(inbox: inbox, name: "poison")
+        daemonWriteDrop(inbox: inbox, name: "poison")
         let store = URL(fileURLWithPath: dir.sub("store"))
         let queue = try JobQueue(store: store)
         queue.maxRecoveries = 2
@@ -134,10 +134,10 @@ struct DaemonQueueTests {
 @Suite("Daemon outcomes")
 struct DaemonOutcomeTests {
     @Test func successMovesInputsToProcessedWithoutChangingThem() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
         let inbox = dir.sub("inbox")
-        let hashes = writeDrop(inbox: inbox, name: "good")
+        let hashes = daemonWriteDrop(inbox: inbox, name: "good")
         let queue = try JobQueue(store: URL(fileURLWithPath: dir.sub("store")))
         let job = try enqueueDrop(queue, inbox: inbox, name: "good")
         let finished = try Outcomes.complete(try queue.finish(try queue.claimNext()!, summary: "v1"), in: .done, queue: queue)
@@ -145,7 +145,7 @@ struct DaemonOutcomeTests {
         #expect(finished.outcome?.complete == true)
         #expect(folder.hasPrefix(inbox + "/.processed/") && folder.hasSuffix("-good"))
         for (name, hash) in hashes {
-            #expect(fileHash(folder + "/" + name) == hash)
+            #expect(daemonFileHash(folder + "/" + name) == hash)
             #expect(!FileOps.exists(inbox + "/" + name))
         }
         #expect(!FileOps.exists(folder + "/error.json"))
@@ -154,14 +154,14 @@ struct DaemonOutcomeTests {
     }
 
     @Test func failureWritesErrorJSONAndKeepsReplacedFiles() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
         let inbox = dir.sub("inbox")
-        let hashes = writeDrop(inbox: inbox, name: "bad")
+        let hashes = daemonWriteDrop(inbox: inbox, name: "bad")
         let queue = try JobQueue(store: URL(fileURLWithPath: dir.sub("store")))
         _ = try enqueueDrop(queue, inbox: inbox, name: "bad")
         // While the job runs the user replaces the archive (new file renamed over the old one).
-        let replacement = fakeBytes(count: 777, seed: 99)
+        let replacement = daemonFakeBytes(count: 777, seed: 99)
         _ = FileManager.default.createFile(atPath: inbox + "/.new", contents: replacement)
         #expect(rename(inbox + "/.new", inbox + "/bad.tar.gz") == 0)
         let error = JobError(stage: "ingest", message: "bad.yaml: field `table`: expected a CSV", hint: "fix it")
@@ -169,18 +169,18 @@ struct DaemonOutcomeTests {
         let folder = try #require(failed.outcome?.folder)
         #expect(folder.hasPrefix(inbox + "/.failed/"))
         // The job's own copy of the archive lands in .failed; the user's new archive stays in the inbox.
-        for (name, hash) in hashes { #expect(fileHash(folder + "/" + name) == hash) }
-        #expect(fileHash(inbox + "/bad.tar.gz") == SHA256Digest.hex(replacement))
+        for (name, hash) in hashes { #expect(daemonFileHash(folder + "/" + name) == hash) }
+        #expect(daemonFileHash(inbox + "/bad.tar.gz") == SHA256Digest.hex(replacement))
         let file = try JSONDecoder().decode(Outcomes.ErrorFile.self, from: try FileOps.read(folder + "/error.json"))
         #expect(file.stage == "ingest" && file.message == error.message && file.hint == "fix it" && file.job == failed.id)
         #expect(!file.time.isEmpty)
     }
 
     @Test func interruptedOutcomeIsFinishedOnRetry() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
         let inbox = dir.sub("inbox")
-        let hashes = writeDrop(inbox: inbox, name: "half")
+        let hashes = daemonWriteDrop(inbox: inbox, name: "half")
         let queue = try JobQueue(store: URL(fileURLWithPath: dir.sub("store")))
         _ = try enqueueDrop(queue, inbox: inbox, name: "half")
         var done = try queue.finish(try queue.claimNext()!, summary: "v1")
@@ -193,17 +193,17 @@ struct DaemonOutcomeTests {
         let completed = try Outcomes.complete(try queue.read(done.id, .done), in: .done, queue: queue)
         #expect(completed.outcome == Job.Outcome(folder: folder, complete: true))
         #expect(Set(FileOps.list(folder)) == Set(hashes.keys))
-        for (name, hash) in hashes { #expect(fileHash(folder + "/" + name) == hash) }
-        #expect(outcomeFolders(inbox, ".processed") == [folder])
+        for (name, hash) in hashes { #expect(daemonFileHash(folder + "/" + name) == hash) }
+        #expect(daemonOutcomeFolders(inbox, ".processed") == [folder])
     }
 
     @Test func rejectedManifestGoesToFailed() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
         _ = FileManager.default.createFile(atPath: dir.sub("x.yaml"), contents: Data("name: x\n".utf8))
         let folder = try Outcomes.reject(manifest: "x.yaml", inbox: dir.path,
                                          error: JobError(stage: "inbox", message: "x.yaml: no archive"))
-        #expect(fileHash(folder + "/x.yaml") == SHA256Digest.hex(Data("name: x\n".utf8)))
+        #expect(daemonFileHash(folder + "/x.yaml") == SHA256Digest.hex(Data("name: x\n".utf8)))
         #expect(FileOps.exists(folder + "/error.json") && !FileOps.exists(dir.sub("x.yaml")))
     }
 }

@@ -5,7 +5,7 @@ import Testing
 import Glibc
 #endif
 
-private func config(_ dir: TempDir, once: Bool) -> DaemonConfig {
+private func config(_ dir: DaemonTempDir, once: Bool) -> DaemonConfig {
     var c = DaemonConfig(inbox: URL(fileURLWithPath: dir.sub("inbox")), store: URL(fileURLWithPath: dir.sub("store")))
     c.once = once
     c.settle = 0.3
@@ -34,18 +34,18 @@ private final class Background: @unchecked Sendable {
 @Suite("Daemon run loop")
 struct DaemonRunLoopTests {
     @Test func onceProcessesPreexistingDropsAndExits() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
-        let hashes = writeDrop(inbox: dir.sub("inbox"), name: "early", seed: 5)
-        writeDrop(inbox: dir.sub("inbox"), name: "early2", seed: 6)
-        let runner = FakeRunner(.succeed)
-        try Daemon(config: config(dir, once: true), runner: runner, logger: quietLogger()).run()
+        let hashes = daemonWriteDrop(inbox: dir.sub("inbox"), name: "early", seed: 5)
+        daemonWriteDrop(inbox: dir.sub("inbox"), name: "early2", seed: 6)
+        let runner = DaemonFakeRunner(.succeed)
+        try Daemon(config: config(dir, once: true), runner: runner, logger: daemonQuietLogger()).run()
         #expect(runner.started.count == 2)
         #expect(runner.sawInputs.allSatisfy { $0.count == 2 })
-        let processed = outcomeFolders(dir.sub("inbox"), ".processed")
+        let processed = daemonOutcomeFolders(dir.sub("inbox"), ".processed")
         #expect(processed.count == 2)
         let early = try #require(processed.first { $0.hasSuffix("-early") })
-        for (name, hash) in hashes { #expect(fileHash(early + "/" + name) == hash) }
+        for (name, hash) in hashes { #expect(daemonFileHash(early + "/" + name) == hash) }
         let queue = try JobQueue(store: URL(fileURLWithPath: dir.sub("store")))
         #expect(queue.ids(.done).count == 2 && queue.ids(.pending).isEmpty && queue.ids(.running).isEmpty)
         #expect(FileOps.list(queue.root + "/work").isEmpty)
@@ -53,51 +53,51 @@ struct DaemonRunLoopTests {
     }
 
     @Test func failedJobLandsInFailedWithErrorJSON() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
-        writeDrop(inbox: dir.sub("inbox"), name: "broken")
-        try Daemon(config: config(dir, once: true), runner: FakeRunner(.fail), logger: quietLogger()).run()
-        let failed = try #require(outcomeFolders(dir.sub("inbox"), ".failed").first)
+        daemonWriteDrop(inbox: dir.sub("inbox"), name: "broken")
+        try Daemon(config: config(dir, once: true), runner: DaemonFakeRunner(.fail), logger: daemonQuietLogger()).run()
+        let failed = try #require(daemonOutcomeFolders(dir.sub("inbox"), ".failed").first)
         let error = try JSONDecoder().decode(Outcomes.ErrorFile.self, from: try FileOps.read(failed + "/error.json"))
         #expect(error.stage == "ingest" && error.message.contains("table"))
         #expect(FileOps.exists(failed + "/broken.tar.gz") && FileOps.exists(failed + "/broken.yaml"))
     }
 
     @Test func dropArrivingWhileRunningIsProcessedAndStopIsPrompt() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
-        let daemon = Daemon(config: config(dir, once: false), runner: FakeRunner(.succeed), logger: quietLogger())
+        let daemon = Daemon(config: config(dir, once: false), runner: DaemonFakeRunner(.succeed), logger: daemonQuietLogger())
         let bg = Background(daemon)
-        #expect(waitUntil(timeout: 20) { FileOps.exists(DaemonLock.path(store: URL(fileURLWithPath: dir.sub("store")))) })
+        #expect(daemonWaitUntil(timeout: 20) { FileOps.exists(DaemonLock.path(store: URL(fileURLWithPath: dir.sub("store")))) })
         // Fresh files (not back-dated), written in place: complete after the settle period.
-        let hashes = writeDrop(inbox: dir.sub("inbox"), name: "live", ageSeconds: nil)
+        let hashes = daemonWriteDrop(inbox: dir.sub("inbox"), name: "live", ageSeconds: nil)
         // The outcome folder is created first, then filled: wait for the last file.
-        #expect(waitUntil(timeout: 20) {
-            outcomeFolders(dir.sub("inbox"), ".processed").count == 1 && FileOps.list(dir.sub("inbox")).count == 1
+        #expect(daemonWaitUntil(timeout: 20) {
+            daemonOutcomeFolders(dir.sub("inbox"), ".processed").count == 1 && FileOps.list(dir.sub("inbox")).count == 1
         })
-        let folder = try #require(outcomeFolders(dir.sub("inbox"), ".processed").first)
+        let folder = try #require(daemonOutcomeFolders(dir.sub("inbox"), ".processed").first)
         for (name, hash) in hashes {
-            #expect(fileHash(folder + "/" + name) == hash,
+            #expect(daemonFileHash(folder + "/" + name) == hash,
                     "\(name): outcome holds \(FileOps.list(folder)), inbox holds \(FileOps.list(dir.sub("inbox")))")
         }
         let begin = Date()
         daemon.requestStop(reason: "test")
-        #expect(waitUntil(timeout: 10) { bg.done })
+        #expect(daemonWaitUntil(timeout: 10) { bg.done })
         #expect(Date().timeIntervalSince(begin) < 10)
         #expect(bg.error == nil)
     }
 
     @Test func stopInterruptsTheRunningJobWhichResumesOnRestart() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
-        let hashes = writeDrop(inbox: dir.sub("inbox"), name: "long")
-        let slow = FakeRunner(.loopUntilCancelled)
-        let daemon = Daemon(config: config(dir, once: false), runner: slow, logger: quietLogger())
+        let hashes = daemonWriteDrop(inbox: dir.sub("inbox"), name: "long")
+        let slow = DaemonFakeRunner(.loopUntilCancelled)
+        let daemon = Daemon(config: config(dir, once: false), runner: slow, logger: daemonQuietLogger())
         let bg = Background(daemon)
-        #expect(waitUntil(timeout: 20) { slow.started.count == 1 })
+        #expect(daemonWaitUntil(timeout: 20) { slow.started.count == 1 })
         let begin = Date()
         daemon.requestStop(reason: "SIGTERM")
-        #expect(waitUntil(timeout: 10) { bg.done })
+        #expect(daemonWaitUntil(timeout: 10) { bg.done })
         #expect(Date().timeIntervalSince(begin) < 10)
         #expect(slow.checkpointed == 1)
         let queue = try JobQueue(store: URL(fileURLWithPath: dir.sub("store")))
@@ -107,46 +107,46 @@ struct DaemonRunLoopTests {
         for name in hashes.keys { #expect(FileOps.exists(dir.sub("inbox/" + name))) }
 
         // Restart: the interrupted job resumes (no second job is created for the same drop).
-        let resume = FakeRunner(.succeed)
-        try Daemon(config: config(dir, once: true), runner: resume, logger: quietLogger()).run()
+        let resume = DaemonFakeRunner(.succeed)
+        try Daemon(config: config(dir, once: true), runner: resume, logger: daemonQuietLogger()).run()
         #expect(resume.started == [pending.id])
         let done = try queue.read(pending.id, .done)
         #expect(done.attempts == 2)
         #expect(queue.ids(.done) == [pending.id] && queue.ids(.pending).isEmpty)
-        let folder = try #require(outcomeFolders(dir.sub("inbox"), ".processed").first)
-        for (name, hash) in hashes { #expect(fileHash(folder + "/" + name) == hash) }
+        let folder = try #require(daemonOutcomeFolders(dir.sub("inbox"), ".processed").first)
+        for (name, hash) in hashes { #expect(daemonFileHash(folder + "/" + name) == hash) }
     }
 
     @Test func jobsFlagRunsDatasetsInParallelButNeverOneDatasetTwice() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
-        writeDrop(inbox: dir.sub("inbox"), name: "p1", seed: 1)
-        writeDrop(inbox: dir.sub("inbox"), name: "p2", seed: 2)
+        daemonWriteDrop(inbox: dir.sub("inbox"), name: "p1", seed: 1)
+        daemonWriteDrop(inbox: dir.sub("inbox"), name: "p2", seed: 2)
         var c = config(dir, once: true)
         c.jobs = 2
-        let parallel = FakeRunner(.sleep(0.5))
-        try Daemon(config: c, runner: parallel, logger: quietLogger()).run()
+        let parallel = DaemonFakeRunner(.sleep(0.5))
+        try Daemon(config: c, runner: parallel, logger: daemonQuietLogger()).run()
         #expect(parallel.started.count == 2 && parallel.maxActive == 2)
 
         // Two drops of the same dataset (two manifests naming one dataset) run one after the other.
-        let dir2 = TempDir()
+        let dir2 = DaemonTempDir()
         defer { dir2.cleanup() }
-        writeDrop(inbox: dir2.sub("inbox"), name: "same", seed: 3)
+        daemonWriteDrop(inbox: dir2.sub("inbox"), name: "same", seed: 3)
         _ = FileManager.default.createFile(atPath: dir2.sub("inbox/same-again.yaml"),
                                            contents: Data("name: same\narchive: same.tar.gz\n".utf8))
-        backdate([dir2.sub("inbox/same-again.yaml")], by: 60)
+        daemonBackdate([dir2.sub("inbox/same-again.yaml")], by: 60)
         var c2 = config(dir2, once: true)
         c2.jobs = 2
-        let serial = FakeRunner(.sleep(0.3))
-        try Daemon(config: c2, runner: serial, logger: quietLogger()).run()
+        let serial = DaemonFakeRunner(.sleep(0.3))
+        try Daemon(config: c2, runner: serial, logger: daemonQuietLogger()).run()
         #expect(serial.started.count == 2 && serial.maxActive == 1)
         // The shared archive went with the first job; the second job's copy lands in its own folder.
-        let folders = outcomeFolders(dir2.sub("inbox"), ".processed")
+        let folders = daemonOutcomeFolders(dir2.sub("inbox"), ".processed")
         #expect(folders.count == 2 && folders.allSatisfy { FileOps.exists($0 + "/same.tar.gz") })
     }
 
     @Test func secondDaemonOnTheSameStoreIsRefused() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
         let store = URL(fileURLWithPath: dir.sub("store"))
         let first = try DaemonLock(store: store)
@@ -163,21 +163,21 @@ struct DaemonRunLoopTests {
     }
 
     @Test func manifestOnlyDropReprocessesAKnownDataset() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
         try FileOps.makeDirectory(dir.sub("store/datasets/known"))
         try FileOps.makeDirectory(dir.sub("inbox"))
         _ = FileManager.default.createFile(atPath: dir.sub("inbox/known.yaml"), contents: Data("name: known\nmodality: generic\n".utf8))
         _ = FileManager.default.createFile(atPath: dir.sub("inbox/stray.yaml"), contents: Data("name: stray\n".utf8))
-        backdate([dir.sub("inbox/known.yaml"), dir.sub("inbox/stray.yaml")], by: 60)
-        let runner = FakeRunner(.succeed)
-        try Daemon(config: config(dir, once: true), runner: runner, logger: quietLogger()).run()
+        daemonBackdate([dir.sub("inbox/known.yaml"), dir.sub("inbox/stray.yaml")], by: 60)
+        let runner = DaemonFakeRunner(.succeed)
+        try Daemon(config: config(dir, once: true), runner: runner, logger: daemonQuietLogger()).run()
         let queue = try JobQueue(store: URL(fileURLWithPath: dir.sub("store")))
         let job = try #require(queue.jobs(.done).first)
         #expect(job.kind == .reprocess && job.dataset == "known" && job.archive == nil)
         #expect(FileOps.exists(try #require(job.outcome?.folder) + "/known.yaml"))
         // The manifest of an unknown dataset with no archive is rejected, never run.
-        let failed = try #require(outcomeFolders(dir.sub("inbox"), ".failed").first)
+        let failed = try #require(daemonOutcomeFolders(dir.sub("inbox"), ".failed").first)
         #expect(failed.hasSuffix("-stray") && FileOps.exists(failed + "/error.json"))
         #expect(runner.started.count == 1)
     }
@@ -204,7 +204,7 @@ struct DaemonReprocessTests {
     }
 
     @Test func ifStaleQueuesOnlyChangedDatasets() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
         let store = dir.sub("store")
         try makeRun(store, "same")
@@ -238,7 +238,7 @@ struct DaemonReprocessTests {
                                          fileName: "newembedded.json")
         #expect(keys.name == "z")
         let copied = try #require(queue.jobs(.pending).first { $0.dataset == "newmanifest" })
-        #expect(fileHash(queue.workDirectory(copied.id) + "/manifest.yaml") == SHA256Digest.hex(Data("name: y\n".utf8)))
+        #expect(daemonFileHash(queue.workDirectory(copied.id) + "/manifest.yaml") == SHA256Digest.hex(Data("name: y\n".utf8)))
         // Queueing again while the first job waits does not pile up jobs (cron runs often).
         let again = try Reprocess.enqueue(store: URL(fileURLWithPath: store), datasets: ["oldcode"], ifStale: false)
         let oldcode = try #require(queue.jobs(.pending).first { $0.dataset == "oldcode" })
@@ -246,7 +246,7 @@ struct DaemonReprocessTests {
     }
 
     @Test func missingRunJSONIsAClearError() throws {
-        let dir = TempDir()
+        let dir = DaemonTempDir()
         defer { dir.cleanup() }
         let store = dir.sub("store")
         try FileOps.makeDirectory(store + "/datasets/empty/v0001")

@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// A fresh folder under the system temp folder; removed by `cleanup()`.
-struct TempDir {
+struct DaemonTempDir {
     let path: String
     var url: URL { URL(fileURLWithPath: path) }
 
@@ -26,7 +26,7 @@ struct TempDir {
 }
 
 /// Deterministic pseudo-random bytes (content of fake archives).
-func fakeBytes(count: Int, seed: UInt64) -> Data {
+func daemonFakeBytes(count: Int, seed: UInt64) -> Data {
     var state = seed &* 0x9E3779B97F4A7C15 | 1
     var bytes = [UInt8](repeating: 0, count: count)
     for i in 0..<count {
@@ -39,29 +39,29 @@ func fakeBytes(count: Int, seed: UInt64) -> Data {
 /// Writes a complete drop NAME.yaml + NAME.tar.gz into `inbox`, optionally back-dating both files
 /// (as if they arrived while the daemon was down). Returns file name → SHA-256 of its content.
 @discardableResult
-func writeDrop(inbox: String, name: String, seed: UInt64 = 1, ageSeconds: Double? = 60) -> [String: String] {
+func daemonWriteDrop(inbox: String, name: String, seed: UInt64 = 1, ageSeconds: Double? = 60) -> [String: String] {
     try? FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
     let manifest = Data("# test drop\nname: \(name)\narchive: \(name).tar.gz   # beside me\nmodality: dermatology\npipeline:\n  archive: nested-is-ignored\n".utf8)
-    let archive = fakeBytes(count: 4096 + Int(seed % 997), seed: seed)
+    let archive = daemonFakeBytes(count: 4096 + Int(seed % 997), seed: seed)
     _ = FileManager.default.createFile(atPath: inbox + "/\(name).tar.gz", contents: archive)
     _ = FileManager.default.createFile(atPath: inbox + "/\(name).yaml", contents: manifest)
-    if let age = ageSeconds { backdate([inbox + "/\(name).tar.gz", inbox + "/\(name).yaml"], by: age) }
+    if let age = ageSeconds { daemonBackdate([inbox + "/\(name).tar.gz", inbox + "/\(name).yaml"], by: age) }
     return ["\(name).yaml": SHA256Digest.hex(manifest), "\(name).tar.gz": SHA256Digest.hex(archive)]
 }
 
 /// Sets the modification time of files `seconds` into the past.
-func backdate(_ paths: [String], by seconds: Double) {
+func daemonBackdate(_ paths: [String], by seconds: Double) {
     let date = Date(timeIntervalSinceNow: -seconds)
     for path in paths { try? FileManager.default.setAttributes([.modificationDate: date], ofItemAtPath: path) }
 }
 
 /// SHA-256 of a file's content, or nil when unreadable.
-func fileHash(_ path: String) -> String? {
+func daemonFileHash(_ path: String) -> String? {
     FileManager.default.contents(atPath: path).map { SHA256Digest.hex($0) }
 }
 
 /// Polls `condition` every 20 ms until it holds or `timeout` seconds pass.
-func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
+func daemonWaitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if condition() { return true }
@@ -71,19 +71,19 @@ func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
 }
 
 /// Subfolders of `inbox/.processed` or `inbox/.failed`.
-func outcomeFolders(_ inbox: String, _ kind: String) -> [String] {
+func daemonOutcomeFolders(_ inbox: String, _ kind: String) -> [String] {
     FileOps.list(inbox + "/" + kind).map { inbox + "/" + kind + "/" + $0 }
 }
 
 /// A logger that drops everything (tests assert on files, not on log text).
-func quietLogger() -> Logger {
+func daemonQuietLogger() -> Logger {
     var logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
     logger.logLevel = .critical
     return logger
 }
 
 /// A runner with scripted behaviour, standing in for the pipeline.
-final class FakeRunner: JobRunner, @unchecked Sendable {
+final class DaemonFakeRunner: JobRunner, @unchecked Sendable {
     enum Mode { case succeed, fail, loopUntilCancelled, sleep(Double) }
     private let lock = NSLock()
     private let mode: Mode
@@ -130,7 +130,7 @@ final class FakeRunner: JobRunner, @unchecked Sendable {
 }
 
 /// The built `fairgen` executable, next to the test bundle (SwiftPM builds it for CLITests).
-func fairgenBinary() -> String? {
+func daemonFairgenBinary() -> String? {
     var candidates: [String] = []
     let runnerDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     candidates.append(runnerDir.appendingPathComponent("fairgen").path)
@@ -144,13 +144,13 @@ func fairgenBinary() -> String? {
 }
 
 /// A started `fairgen` subprocess with stdout/stderr captured to files.
-final class FairgenProcess {
+final class DaemonFairgenProcess {
     let process = Process()
     let stderrPath: String
     let stdoutPath: String
 
-    init(_ arguments: [String], in dir: TempDir, tag: String) throws {
-        guard let binary = fairgenBinary() else {
+    init(_ arguments: [String], in dir: DaemonTempDir, tag: String) throws {
+        guard let binary = daemonFairgenBinary() else {
             throw DaemonError("fairgen executable not found next to the test bundle; build it with `swift build`")
         }
         stderrPath = dir.sub("\(tag).stderr")
@@ -173,7 +173,7 @@ final class FairgenProcess {
 
     /// Waits for exit; returns the exit status, or nil on timeout (the process is then killed).
     func wait(timeout: Double) -> Int32? {
-        if waitUntil(timeout: timeout, { !process.isRunning }) {
+        if daemonWaitUntil(timeout: timeout, { !process.isRunning }) {
             process.waitUntilExit()
             return process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus
         }
