@@ -1,8 +1,41 @@
 import ArgumentParser
+import Daemon
+import Foundation
+import Logging
 
-/// `fairgen watch` — not built yet; its issue replaces this file.
+/// `fairgen watch`: the daemon (thin layer over `Daemon`).
 struct WatchCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "watch", abstract: "(not built yet)")
-    @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-    func run() throws { NotBuiltYet.exit("watch") }
+    static let configuration = CommandConfiguration(
+        commandName: "watch",
+        abstract: "Watch the inbox and process each complete drop (the daemon).",
+        discussion: "A drop is NAME.yaml plus the archive it names; see docs/operations.md.")
+
+    @Option(help: "Inbox folder (default: $FAIRGEN_INBOX or ./inbox).") var inbox: String?
+    @Option(help: "Store folder (default: $FAIRGEN_STORE or ./store).") var store: String?
+    @Flag(help: "Process what is there (drops and queued jobs), then exit.") var once = false
+    @Option(help: "How long files must stay unchanged: 2s, 500ms or seconds.") var settle = "2s"
+    @Option(help: "Jobs run at the same time (never two of one dataset).") var jobs = 1
+
+    func validate() throws {
+        guard DaemonConfig.parseSeconds(settle) != nil else {
+            throw ValidationError("--settle \(settle): expected a duration such as 2s, 500ms or 2")
+        }
+        guard jobs >= 1 else { throw ValidationError("--jobs \(jobs): expected at least 1") }
+    }
+
+    func run() throws {
+        DaemonCLI.bootstrapLogging()
+        var config = DaemonConfig(inbox: DaemonCLI.inbox(inbox), store: DaemonCLI.store(store))
+        config.once = once
+        config.settle = DaemonConfig.parseSeconds(settle)!
+        config.jobs = jobs
+        let daemon = Daemon(config: config, runner: DaemonCLI.runner(), logger: Logger(label: "fairgen.daemon"))
+        daemon.installSignalHandlers()
+        do {
+            try daemon.run()
+        } catch {
+            Console.error("fairgen watch: \(error)")
+            throw ExitCode(1)
+        }
+    }
 }
