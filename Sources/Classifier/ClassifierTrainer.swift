@@ -78,8 +78,8 @@ public enum ClassifierTrainer {
         let stepsPerEpoch = max(1, (real.count + config.batch - 1) / config.batch)
         let totalSteps = stepsPerEpoch * config.epochs
         let optimizer = SGD(parameters: network.parameters, learningRate: config.learningRate,
-                            momentum: config.momentum, weightDecay: config.weightDecay)
-        let schedule = LRSchedule.warmupCosine(base: config.learningRate, warmupSteps: config.warmupEpochs * stepsPerEpoch,
+                            momentum: config.momentum, weightDecay: config.weightDecay, nesterov: false)
+        let schedule = LRSchedule.warmupCosine(peak: config.learningRate, warmupSteps: config.warmupEpochs * stepsPerEpoch,
                                                totalSteps: totalSteps, floor: 0)
         let source = Sampling.MixedSource(realCount: real.count, syntheticCount: synthetic?.count ?? 0,
                                           alpha: alpha, seed: config.seed &+ 0x5EED)
@@ -182,14 +182,14 @@ public enum ClassifierTrainer {
         switch targets {
         case .single(let y, _):
             return config.loss == .focal
-                ? Losses.focal(logits, targets: y, gamma: config.focalGamma)
-                : Losses.crossEntropy(logits, targets: y)
+                ? Losses.focal(logits: logits, targets: y, gamma: config.focalGamma)
+                : Losses.crossEntropy(logits: logits, targets: y)
         case .soft(let p, let k):
-            return Losses.softCrossEntropy(logits, targets: Tensor(shape: [p.count / k, k], data: p))
+            return Losses.crossEntropy(logits: logits, probabilities: Tensor(shape: [p.count / k, k], data: p))
         case .multi(let v, let m, let k):
             let n = v.count / k
-            return Losses.binaryCrossEntropyWithLogits(logits, targets: Tensor(shape: [n, k], data: v),
-                                                       mask: Tensor(shape: [n, k], data: m))
+            return Losses.bceWithLogits(logits: logits, targets: Tensor(shape: [n, k], data: v),
+                                        mask: Tensor(shape: [n, k], data: m))
         }
     }
 }
