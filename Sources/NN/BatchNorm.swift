@@ -202,6 +202,9 @@ public struct LayerStateError: Error, CustomStringConvertible, Equatable {
     public var source: String
     public var tensor: String
     public var problem: String
+    public init(source: String, tensor: String, problem: String) {
+        self.source = source; self.tensor = tensor; self.problem = problem
+    }
     public var description: String { "\(source): tensor \"\(tensor)\" \(problem)" }
 }
 

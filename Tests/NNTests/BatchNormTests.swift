@@ -113,3 +113,50 @@ enum NormTest {
         #expect(a.0 == b.0 && a.1 == b.1 && a.2 == b.2)
     }
 }
+
+/// Reference values written by Tests/Fixtures/torch/make_resnet_fixtures.py.
+enum TorchFixture {
+    static func load(_ name: String) throws -> SafeTensorsFile {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.lastPathComponent != "Tests" { url.deleteLastPathComponent() }
+        return try SafeTensors.read(path: url.appendingPathComponent("Fixtures/torch/\(name)").path)
+    }
+}
+
+extension SafeTensorsFile {
+    /// The named tensor; fails the test (and returns an empty tensor) when missing.
+    func get(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) -> Tensor {
+        guard let t = tensors[name] else {
+            Issue.record("fixture has no tensor \(name)", sourceLocation: sourceLocation)
+            return Tensor(zeros: [0])
+        }
+        return t
+    }
+}
+
+@Suite struct BatchNormParityTests {
+    @Test(arguments: [false, true]) func matchesPyTorch(relu: Bool) throws {
+        let f = try TorchFixture.load("resnet_bn.safetensors")
+        let tag = relu ? "_relu" : ""
+        let bn = BatchNorm2d(name: "bn", channels: 3, fusedReLU: relu)
+        bn.weight.value = f.get("weight"); bn.bias.value = f.get("bias")
+        bn.buffers = [("bn.running_mean", f.get("running_mean0")), ("bn.running_var", f.get("running_var0")),
+                      ("bn.num_batches_tracked", Tensor(shape: [], data: [5]))]
+        let x = f.get("x"), g = f.get("g")
+        // Train step: batch statistics, then running statistics updated.
+        #expect(NormTest.worst(bn.forward(x), f.get("y_train" + tag)) <= 1)
+        #expect(NormTest.worst(bn.backward(g), f.get("dx_train" + tag)) <= 1)
+        #expect(NormTest.worst(bn.weight.grad, f.get("dweight_train" + tag)) <= 1)
+        #expect(NormTest.worst(bn.bias.grad, f.get("dbias_train" + tag)) <= 1)
+        #expect(NormTest.worst(bn.runningMean, f.get("running_mean1")) <= 1)
+        #expect(NormTest.worst(bn.runningVar, f.get("running_var1")) <= 1)
+        #expect(bn.buffers[2].tensor.data == f.get("num_batches_tracked1").data)
+        // Eval: the updated running statistics normalise.
+        bn.training = false
+        for p in bn.parameters { p.zeroGrad() }
+        #expect(NormTest.worst(bn.forward(x), f.get("y_eval" + tag)) <= 1)
+        #expect(NormTest.worst(bn.backward(g), f.get("dx_eval" + tag)) <= 1)
+        #expect(NormTest.worst(bn.weight.grad, f.get("dweight_eval" + tag)) <= 1)
+        #expect(NormTest.worst(bn.bias.grad, f.get("dbias_eval" + tag)) <= 1)
+    }
+}

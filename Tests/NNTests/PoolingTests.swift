@@ -48,3 +48,22 @@ import Tensors
         #expect(pool.backward(Tensor(repeating: 2, shape: [1, 1, 1, 1])).data == [0, 0, 0, 2])
     }
 }
+
+@Suite struct PoolingParityTests {
+    @Test func matchesPyTorch() throws {
+        let f = try TorchFixture.load("resnet_pool.safetensors")
+        let x = f.get("x")
+        let cases: [(String, (Tensor) -> Tensor, (Tensor) -> Tensor)] = {
+            let a2 = AvgPool2d(kernel: 2), a3 = AvgPool2d(kernel: 3), gp = GlobalAvgPool()
+            let mp = MaxPool2d(kernel: 3, stride: 2, padding: 1)
+            return [("avg2", a2.forward, a2.backward), ("avg3", a3.forward, a3.backward),
+                    ("global", gp.forward, gp.backward), ("max", mp.forward, mp.backward)]
+        }()
+        for (name, forward, backward) in cases {
+            let y = forward(x)
+            #expect(y.shape == f.get("y_" + name).shape, "\(name)")
+            #expect(NormTest.worst(y, f.get("y_" + name)) <= 1, "\(name) output")
+            #expect(NormTest.worst(backward(f.get("g_" + name)), f.get("dx_" + name)) <= 1, "\(name) input gradient")
+        }
+    }
+}
