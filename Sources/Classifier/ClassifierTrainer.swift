@@ -10,10 +10,10 @@ public protocol ClassifierNetwork: AnyObject {
     var training: Bool { get set }
     /// Logits `[N, classes]`.
     func forward(_ x: Tensor) -> Tensor
-    /// Back-propagates ∂L/∂logits, accumulating into parameter gradients.
-    func backward(_ dLogits: Tensor)
-    /// Penultimate-layer features `[N, F]` (eval mode), used for MMD and PCA.
-    func features(_ x: Tensor) -> Tensor
+    /// Back-propagates ∂L/∂logits (after `forward`), accumulating into parameter gradients.
+    func backpropagate(_ dLogits: Tensor)
+    /// Penultimate-layer features `[N, F]` (used for MMD and PCA) and the logits, in one pass.
+    func featuresAndLogits(_ x: Tensor) -> (features: Tensor, logits: Tensor)
     /// Parameters and buffers (e.g. BatchNorm running statistics) by name, for checkpoints and model selection.
     func stateTensors() -> [(name: String, tensor: Tensor)]
     func loadState(_ tensors: [String: Tensor]) throws
@@ -110,7 +110,7 @@ public enum ClassifierTrainer {
                 optimizer.zeroGrad()
                 let logits = network.forward(x)
                 let (loss, grad) = lossAndGradient(logits, targets, config)
-                network.backward(grad)
+                network.backpropagate(grad)
                 optimizer.step()
                 lossSum += Double(loss)
                 step += 1

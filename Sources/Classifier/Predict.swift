@@ -32,14 +32,17 @@ extension ClassifierTrainer {
         while start < images.count {
             let idx = Array(start..<min(images.count, start + batch))
             let x = images.batch(idx)
-            let logits = network.forward(x)
-            classes = logits.shape[1]
-            scores += multiLabel ? sigmoid(logits.data) : softmaxRows(logits.data, classes: classes)
+            let logits: Tensor
             if withFeatures {
-                let f = network.features(x)
+                let (f, l) = network.featuresAndLogits(x)
                 featureDim = f.shape[1]
                 features += f.data
+                logits = l
+            } else {
+                logits = network.forward(x)
             }
+            classes = logits.shape[1]
+            scores += multiLabel ? sigmoid(logits.data) : softmaxRows(logits.data, classes: classes)
             start += batch
         }
         return ClassifierOutputs(scores: scores, classes: classes, features: features, featureDim: featureDim)

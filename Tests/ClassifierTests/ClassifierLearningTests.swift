@@ -28,7 +28,7 @@ import Tensors
         var rng = RNG(seed: seed)
         var cfg = ResNetConfig(inChannels: 3, numOutputs: 4, resolution: 16)
         cfg.widths = [8, 16, 32, 64]
-        return ResNet(config: cfg, rng: &rng)
+        return ResNet(cfg, rng: &rng)
     }
 
     static func config(epochs: Int = 4) -> ClassifierConfig {
@@ -61,7 +61,7 @@ import Tensors
         for g in 0..<3 {
             let rows = labels.indices.filter { d.testTones[$0] == g }
             let direct = Double(rows.filter { pred[$0] == labels[$0] }.count) / Double(rows.count)
-            let reported = table.values[DemoData.toneGroups[g]]?.accuracy ?? -1
+            let reported = table[DemoData.toneGroups[g]]?.accuracy ?? -1
             #expect(abs(direct - reported) < 1e-12)
         }
     }
