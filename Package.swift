@@ -42,10 +42,12 @@ let package = Package(
         .target(name: "Store", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // Classifier training (real/synthetic mixing, baselines) and prediction; metrics stay in Fairness.
+        .target(name: "Classifier", dependencies: ["Models", "NN", "Tensors", "Datasets", "Fairness"], swiftSettings: fastMath),
         // Benchmark workloads W1–W5 (same networks and JSON keys as shared/bench/torch_reference.py).
         .target(name: "Bench", dependencies: ["Models", "NN", "Tensors"], swiftSettings: fastMath),
         .target(name: "Pipeline", dependencies: [
-            "Diffusion", "Fairness", "Datasets", "Store", "Models", "NN", "Tensors",
+            "Diffusion", "Fairness", "Datasets", "Store", "Classifier", "Models", "NN", "Tensors",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Daemon", dependencies: [
@@ -63,6 +65,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensors"]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Models", "NN", "Tensors"]),
         .testTarget(name: "FairnessTests", dependencies: ["Fairness"]),
+        .testTarget(name: "ClassifierTests", dependencies: ["Classifier", "Datasets", "Fairness", "Models", "NN", "Tensors"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Daemon", "Store", "Datasets"]),

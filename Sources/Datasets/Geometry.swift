@@ -1,18 +1,9 @@
 import Tensors
 
-/// Geometric transforms on one image `[C, H, W]`: flips and an inverse-mapped affine warp with bilinear
+/// Geometric transforms on one image `[C, H, W]`: vertical flip (horizontal: `ImageOps.flipHorizontal`) and an
+/// inverse-mapped affine warp with bilinear
 /// sampling, which covers rotation, shear, translation and crop-and-resize in one routine.
 public enum Geometry {
-    /// Mirrors left↔right.
-    public static func flipHorizontal(_ img: Tensor) -> Tensor {
-        let (c, h, w) = (img.shape[0], img.shape[1], img.shape[2])
-        var out = img
-        for ch in 0..<c { for y in 0..<h { for x in 0..<w {
-            out.data[(ch * h + y) * w + x] = img.data[(ch * h + y) * w + (w - 1 - x)]
-        } } }
-        return out
-    }
-
     /// Mirrors top↔bottom.
     public static func flipVertical(_ img: Tensor) -> Tensor {
         let (c, h, w) = (img.shape[0], img.shape[1], img.shape[2])

@@ -42,10 +42,9 @@ import Tensors
 
     @Test func flipsAreInvolutions() {
         let img = Self.random([3, 5, 7])
-        #expect(Geometry.flipHorizontal(Geometry.flipHorizontal(img)) == img)
         #expect(Geometry.flipVertical(Geometry.flipVertical(img)) == img)
-        #expect(Geometry.flipHorizontal(img) != img)
-        #expect(Geometry.flipHorizontal(img)[0, 2, 0] == img[0, 2, 6])
+        #expect(Geometry.flipVertical(img) != img)
+        #expect(Geometry.flipVertical(img)[0, 0, 3] == img[0, 4, 3])
     }
 
     @Test func warpIdentityCropAndQuarterTurn() {
