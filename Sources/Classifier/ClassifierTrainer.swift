@@ -20,7 +20,7 @@ public protocol ClassifierNetwork: AnyObject {
 }
 
 /// Settings of one classifier training run (one variant, one seed).
-public struct ClassifierConfig: Codable, Sendable, Equatable {
+public struct ClassifierSettings: Codable, Sendable, Equatable {
     public enum Loss: String, Codable, Sendable { case crossEntropy = "cross_entropy", focal }
     public var epochs = 30
     public var batch = 64
@@ -67,7 +67,7 @@ public struct ClassifierProgress: Sendable {
 /// Every variant gets the same budget: `epochs × ⌈real count / batch⌉` steps. Model selection keeps the epoch
 /// with the best validation score (balanced accuracy; macro AUC for multi-label).
 public enum ClassifierTrainer {
-    public static func train(network: ClassifierNetwork, config: ClassifierConfig,
+    public static func train(network: ClassifierNetwork, config: ClassifierSettings,
                              real: LabeledImages, synthetic: LabeledImages? = nil,
                              validation: LabeledImages,
                              progress: ((ClassifierProgress) -> Void)? = nil) -> TrainedClassifier {
@@ -178,7 +178,7 @@ public enum ClassifierTrainer {
     }
 
     /// The loss for the label kind and its gradient w.r.t. the logits.
-    static func lossAndGradient(_ logits: Tensor, _ targets: Targets, _ config: ClassifierConfig) -> (Float, Tensor) {
+    static func lossAndGradient(_ logits: Tensor, _ targets: Targets, _ config: ClassifierSettings) -> (Float, Tensor) {
         switch targets {
         case .single(let y, _):
             return config.loss == .focal

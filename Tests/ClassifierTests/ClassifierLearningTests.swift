@@ -31,8 +31,8 @@ import Tensors
         return ResNet(cfg, rng: &rng)
     }
 
-    static func config(epochs: Int = 4) -> ClassifierConfig {
-        var c = ClassifierConfig()
+    static func config(epochs: Int = 4) -> ClassifierSettings {
+        var c = ClassifierSettings()
         c.epochs = epochs; c.batch = 32; c.learningRate = 0.05; c.seed = 1
         return c
     }
