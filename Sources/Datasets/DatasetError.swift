@@ -1,8 +1,10 @@
+import Foundation
+
 /// A rejected input: a manifest, an archive entry, a PNG or a table cell that breaks the rules of
 /// DESIGN §3 and §9. Every error names the file, the place inside it (key path, entry name or CSV
 /// row/column), what was found and what was expected, so `description` is a one-line message a user
 /// can act on, e.g. `inbox/x.yaml: label.kind: found "multiclass", expected one of single, multi, soft`.
-public struct DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
+public struct DatasetError: Error, CustomStringConvertible, LocalizedError, Equatable, Sendable {
     /// What went wrong, for callers and tests that branch on the kind of problem.
     public enum Code: String, Sendable, Equatable {
         // manifest
@@ -43,6 +45,9 @@ public struct DatasetError: Error, CustomStringConvertible, Equatable, Sendable 
         self.row = row
         self.column = column
     }
+
+    /// Same as `description` (so `localizedDescription` is the one-line message too).
+    public var errorDescription: String? { description }
 
     /// One line: `file: location: found X, expected Y`.
     public var description: String {

@@ -234,7 +234,7 @@ final class BatchDecoder: @unchecked Sendable {
                 if raw.width == r && raw.height == r, let direct = raw.planar8() { return direct }
                 if image == nil { image = raw.tensor() }
                 let sized = (raw.width == r && raw.height == r) ? image!
-                    : ImageResize.bilinear(image!, height: r, width: r, antialias: true)
+                    : ImageOps.resizeBilinear(image!, height: r, width: r, antialias: true)
                 return quantise(sized)
             }
             return .success(DecodedImage(channels: raw.outChannels, planes: planes))

@@ -30,7 +30,7 @@ func ingestError(_ manifestPath: String, limits: IngestLimits = IngestLimits()) 
         // 8×8 images at resolution 8 come through unchanged (pixel values exact on the 8-bit grid).
         for i in 0..<6 {
             #expect(d.images(at: 8)!.image(i) == DropBuilder.pattern(channels: 3, height: 8, width: 8, seed: i))
-            let expected4 = ImageResize.bilinear(DropBuilder.pattern(channels: 3, height: 8, width: 8, seed: i), height: 4, width: 4, antialias: true)
+            let expected4 = ImageOps.resizeBilinear(DropBuilder.pattern(channels: 3, height: 8, width: 8, seed: i), height: 4, width: 4, antialias: true)
             let got4 = d.images(at: 4)!.image(i)
             #expect(zip(got4.data, expected4.data).allSatisfy { abs($0 - $1) <= 0.5 / 255 + 1e-6 })
         }

@@ -99,11 +99,12 @@ private func alpha16(_ y: Int, _ x: Int) -> Double {
     }
 }
 
-@Suite struct ImageResizeTests {
+@Suite struct ImageResizeParityTests {
     static let input: [Float] = [0.0, 0.7, 0.3, 1.0, 0.6, 0.2, 0.9, 0.5, 0.1, 0.8, 0.4, 0.0, 0.7, 0.3, 1.0, 0.6, 0.2, 0.9,
                                  0.5, 0.1, 0.8, 0.4, 0.0, 0.7, 0.3, 1.0, 0.6, 0.2, 0.9, 0.5, 0.1, 0.8, 0.4, 0.0, 0.7]
 
-    /// Expected values from `F.interpolate(x, size, mode="bilinear", align_corners=False, antialias=aa)`,
+    /// `ImageOps.resizeBilinear` (Tensors) as ingest uses it, against
+    /// `F.interpolate(x, size, mode="bilinear", align_corners=False, antialias=aa)`,
     /// PyTorch 2.x, x = the 5×7 input above.
     @Test(arguments: [
         (3, 4, true, [0.326531, 0.564, 0.469143, 0.530612, 0.569312, 0.485778, 0.512444, 0.462434, 0.498639, 0.406857, 0.557143, 0.395918] as [Float]),
@@ -118,8 +119,8 @@ private func alpha16(_ y: Int, _ x: Int) -> Double {
                        0.488889, 0.177778, 0.233333, 0.7]),
     ])
     func matchesPyTorchInterpolate(h: Int, w: Int, antialias: Bool, expected: [Float]) {
-        let x = Tensor(shape: [1, 5, 7], data: ImageResizeTests.input)
-        let y = ImageResize.bilinear(x, height: h, width: w, antialias: antialias)
+        let x = Tensor(shape: [1, 5, 7], data: ImageResizeParityTests.input)
+        let y = ImageOps.resizeBilinear(x, height: h, width: w, antialias: antialias)
         #expect(y.shape == [1, h, w])
         let worst = zip(y.data, expected).map { abs($0 - $1) }.max()!
         #expect(worst < 2e-6, "worst \(worst)")
@@ -127,12 +128,12 @@ private func alpha16(_ y: Int, _ x: Int) -> Double {
 
     @Test func batchedAndIdentityAndConstant() {
         let x = DropBuilder.pattern(channels: 3, height: 6, width: 6, seed: 1)
-        #expect(ImageResize.bilinear(x, height: 6, width: 6, antialias: true) == x)
+        #expect(ImageOps.resizeBilinear(x, height: 6, width: 6, antialias: true) == x)
         let batch = Tensor(shape: [2, 3, 6, 6], data: x.data + x.data)
-        let y = ImageResize.bilinear(batch, height: 3, width: 2, antialias: true)
-        let single = ImageResize.bilinear(x, height: 3, width: 2, antialias: true)
+        let y = ImageOps.resizeBilinear(batch, height: 3, width: 2, antialias: true)
+        let single = ImageOps.resizeBilinear(x, height: 3, width: 2, antialias: true)
         #expect(y.shape == [2, 3, 3, 2] && Array(y.data[0..<18]) == single.data && Array(y.data[18...]) == single.data)
-        let c = ImageResize.bilinear(Tensor(repeating: 0.25, shape: [1, 9, 13]), height: 4, width: 5, antialias: true)
+        let c = ImageOps.resizeBilinear(Tensor(repeating: 0.25, shape: [1, 9, 13]), height: 4, width: 5, antialias: true)
         #expect(c.data.allSatisfy { abs($0 - 0.25) < 1e-6 })
     }
 }
