@@ -64,11 +64,13 @@ public final class ResNetBlock {
         return out
     }
 
+    /// Parameters in PyTorch `named_parameters()` order.
     public var parameters: [Parameter] {
         c1.parameters + b1.parameters + c2.parameters + b2.parameters
             + (shortcutConv?.parameters ?? []) + (shortcutBN?.parameters ?? [])
     }
 
+    /// Block output `[N, Cout, H/stride, W/stride]`.
     public func forward(_ x: Tensor) -> Tensor {
         let h = b1.forward(c1.forward(x))
         var z = b2.forward(c2.forward(h))
@@ -81,6 +83,7 @@ public final class ResNetBlock {
         return z
     }
 
+    /// ∂L/∂x through both branches; accumulates every parameter gradient of the block.
     public func backward(_ dy: Tensor) -> Tensor {
         let d = reluBackward(output: output, dy: dy)
         var dx = c1.backward(b1.backward(c2.backward(b2.backward(d))))

@@ -82,6 +82,7 @@ public final class BatchNorm2d {
         numBatchesTracked = Int(nb.data[0])
     }
 
+    /// Normalises `x` `[N, C, H, W]` (then ReLU when `fusedReLU`); in train mode also updates the running stats.
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == channels,
                      "BatchNorm2d \(prefix): input \(x.shape), expected [N, \(channels), H, W]")

@@ -13,6 +13,7 @@ public final class AvgPool2d {
         self.kernel = kernel
     }
 
+    /// Pools `x`; caches what `backward` needs.
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[2] >= kernel && x.shape[3] >= kernel,
                      "AvgPool2d: input \(x.shape) too small for kernel \(kernel)")
@@ -42,6 +43,7 @@ public final class AvgPool2d {
         return y
     }
 
+    /// ∂L/∂x for the last forward's input.
     public func backward(_ dy: Tensor) -> Tensor {
         let s = inputShape, k = kernel
         let planes = s[0] * s[1], h = s[2], w = s[3], ho = h / k, wo = w / k
@@ -77,6 +79,7 @@ public final class GlobalAvgPool {
 
     public init() {}
 
+    /// Pools `x`; caches what `backward` needs.
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4, "GlobalAvgPool: input \(x.shape), expected [N, C, H, W]")
         inputShape = x.shape
@@ -93,6 +96,7 @@ public final class GlobalAvgPool {
         return y
     }
 
+    /// ∂L/∂x for the last forward's input.
     public func backward(_ dy: Tensor) -> Tensor {
         let s = inputShape
         precondition(dy.shape == [s[0], s[1]], "GlobalAvgPool.backward: dy \(dy.shape), expected [\(s[0]), \(s[1])]")
@@ -130,6 +134,7 @@ public final class MaxPool2d {
 
     private func outputSize(_ n: Int) -> Int { (n + 2 * padding - kernel) / stride + 1 }
 
+    /// Pools `x`; caches what `backward` needs.
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4, "MaxPool2d: input \(x.shape), expected [N, C, H, W]")
         inputShape = x.shape
@@ -166,6 +171,7 @@ public final class MaxPool2d {
         return y
     }
 
+    /// ∂L/∂x for the last forward's input.
     public func backward(_ dy: Tensor) -> Tensor {
         let sh = inputShape
         let planes = sh[0] * sh[1], hw = sh[2] * sh[3], ho = outputSize(sh[2]), wo = outputSize(sh[3])

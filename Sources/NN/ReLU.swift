@@ -9,11 +9,13 @@ public final class ReLU {
 
     public init() {}
 
+    /// max(x, 0); caches the output.
     public func forward(_ x: Tensor) -> Tensor {
         output = relu(x)
         return output
     }
 
+    /// dy masked by the last output's sign.
     public func backward(_ dy: Tensor) -> Tensor {
         reluBackward(output: output, dy: dy)
     }

@@ -100,7 +100,8 @@ def resnet_fixture(fname, res, batch, seed, widths):
     m.eval()
     with torch.no_grad(): out["logits_eval"] = c(m(x))
     out["features_eval"] = c(F.adaptive_avg_pool2d(m.layers(m.stem(x)), 1).flatten(1).detach())
-    save_file(out, os.path.join(HERE, fname))
+    # safetensors sorts keys; the state_dict order travels in the metadata.
+    save_file(out, os.path.join(HERE, fname), metadata={"state_dict_order": ",".join(m.state_dict().keys())})
     print(fname, "params", sum(p.numel() for p in m.parameters()))
 
 if __name__ == "__main__":
