@@ -1,6 +1,11 @@
 import Models
 import NN
 import Tensors
+#if canImport(Glibc)
+/// glibc's `mallopt` (malloc.h is not part of the Glibc module); option codes from malloc.h.
+@_silgen_name("mallopt") private func glibcMallopt(_ option: Int32, _ value: Int32) -> Int32
+private let mTrimThreshold: Int32 = -1, mMmapThreshold: Int32 = -3
+#endif
 
 /// Benchmark workloads W1–W3 on the reference UNet, exactly as `shared/bench/torch_reference.py`:
 ///  W1 DDPM train step at 32×32, batch 32 (ε-prediction MSE, t ~ U{0..999}, linear betas 1e-4…0.02,
@@ -57,6 +62,12 @@ public enum UNetWorkloads {
         guard let (res, bs) = shape(w) else { preconditionFailure("UNetWorkloads: unknown workload \(w)") }
         BLAS.setThreads(threads)
         Parallel.threads = threads
+        #if canImport(Glibc)
+        // Keep freed activation buffers (up to 32 MiB each) in the heap instead of unmapping them: otherwise
+        // every layer's output faults in fresh zeroed pages on each step.
+        _ = glibcMallopt(mMmapThreshold, 32 << 20)
+        _ = glibcMallopt(mTrimThreshold, 1 << 30)
+        #endif
         var rng = RNG(seed: 0)
         let model = UNet(.reference(resolution: res), rng: &rng)
         let optimizer = Adam(parameters: model.parameters, learningRate: 2e-4)

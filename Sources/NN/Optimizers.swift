@@ -159,3 +159,75 @@ import Glibc
 import Darwin
 @inline(__always) func _pow(_ x: Double, _ y: Double) -> Double { Darwin.pow(x, y) }
 #endif
+
+/// SGD with momentum as in `torch.optim.SGD` (dampening 0): g ← g + λp; buf ← g on the first step,
+/// then buf ← μ·buf + g; the update direction is buf (or g + μ·buf with Nesterov); p ← p − lr·dir.
+/// With μ = 0 no buffer is kept and the step is plain SGD.
+public final class SGD: Optimizer {
+    public let parameters: [Parameter]
+    public var learningRate: Float
+    public let momentum: Float
+    public let weightDecay: Float
+    public let nesterov: Bool
+    public private(set) var stepCount = 0
+    /// Momentum buffers aligned with `parameters` (empty when momentum is 0).
+    public private(set) var momentumBuffers: [Tensor]
+
+    public init(parameters: [Parameter], learningRate: Float, momentum: Float = 0, weightDecay: Float = 0,
+                nesterov: Bool = false) {
+        OptimizerState.checkUniqueNames(parameters)
+        precondition(!nesterov || momentum > 0, "SGD: Nesterov momentum requires momentum > 0")
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.nesterov = nesterov
+        momentumBuffers = momentum == 0 ? [] : parameters.map { Tensor(zeros: $0.shape) }
+    }
+
+    public func step() {
+        let first = stepCount == 0
+        stepCount += 1
+        let lr = learningRate, mu = momentum, wd = weightDecay, nesterov = self.nesterov
+        for (k, p) in parameters.enumerated() {
+            let n = p.value.count
+            p.grad.withUnsafeBufferPointer { gb in
+                p.value.withUnsafeMutableBufferPointer { pb in
+                    let g = gb.baseAddress!, x = pb.baseAddress!
+                    if mu == 0 {
+                        Parallel.chunks(n) { r in
+                            for i in r {
+                                let gi = wd != 0 ? g[i] + wd * x[i] : g[i]
+                                x[i] = x[i] + (-lr) * gi
+                            }
+                        }
+                        return
+                    }
+                    momentumBuffers[k].withUnsafeMutableBufferPointer { bb in
+                        let b = bb.baseAddress!
+                        Parallel.chunks(n) { r in
+                            for i in r {
+                                let gi = wd != 0 ? g[i] + wd * x[i] : g[i]
+                                b[i] = first ? gi : b[i] * mu + gi
+                                let d = nesterov ? gi + mu * b[i] : b[i]
+                                x[i] = x[i] + (-lr) * d
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func stateTensors() -> [(name: String, tensor: Tensor)] {
+        zip(parameters, momentumBuffers).map { ("\($0.name).momentum", $1) }
+    }
+
+    public func loadState(_ tensors: [String: Tensor], stepCount: Int, source: String) throws {
+        precondition(stepCount >= 0)
+        if momentum != 0 {
+            momentumBuffers = try parameters.map { try OptimizerState.slot(tensors, $0, "momentum", source: source) }
+        }
+        self.stepCount = stepCount
+    }
+}

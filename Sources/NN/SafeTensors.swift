@@ -174,8 +174,8 @@ public enum SafeTensors {
         var metadata: [String: String] = [:]
         if let m = header["__metadata__"] {
             guard let dict = m as? [String: Any] else { throw fail("__metadata__ is not an object of strings") }
-            for (k, v) in dict {
-                guard let s = v as? String else { throw fail("__metadata__ value for '\(k)' is not a string") }
+            for k in dict.keys.sorted() {
+                guard let s = dict[k] as? String else { throw fail("__metadata__ value for '\(k)' is not a string") }
                 metadata[k] = s
             }
         }
@@ -184,8 +184,9 @@ public enum SafeTensors {
         let dataStart = 8 + headerLen
         let dataCount = bytes.count - dataStart
         var entries: [Entry] = []
-        for (name, value) in header where name != "__metadata__" {
-            guard let info = value as? [String: Any] else { throw fail("entry is not an object", name) }
+        // Sorted so that, with several faults, the same one is always reported.
+        for name in header.keys.sorted() where name != "__metadata__" {
+            guard let info = header[name] as? [String: Any] else { throw fail("entry is not an object", name) }
             guard let dtype = info["dtype"] as? String else { throw fail("missing or non-string \"dtype\"", name) }
             guard let size = dtypeSizes[dtype] else {
                 throw fail("unsupported dtype \(dtype) (expected one of \(dtypeSizes.keys.sorted().joined(separator: ", ")))", name)

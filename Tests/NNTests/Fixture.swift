@@ -4,7 +4,7 @@ import Testing
 import Tensors
 
 /// Loads a PyTorch parity fixture written by Tests/Fixtures/torch/make_engine_fixtures.py.
-struct TorchFixture {
+struct EngineFixture {
     let file: SafeTensorsFile
     let path: String
 

@@ -6,7 +6,7 @@ import Tensors
 /// within 1e-4 relative or 1e-5 absolute per element.
 @Suite struct LayerParityTests {
     func checkConv(_ name: String, _ cin: Int, _ cout: Int, _ k: Int, _ s: Int, _ p: Int) throws {
-        let f = try TorchFixture(name)
+        let f = try EngineFixture(name)
         var rng = RNG(seed: 0)
         let conv = Conv2d(name: "m", inChannels: cin, outChannels: cout, kernel: k, stride: s, padding: p, rng: &rng)
         f.load(conv.parameters, stripping: "m.")
@@ -22,7 +22,7 @@ import Tensors
     @Test func conv1x1() throws { try checkConv("conv1x1", 7, 5, 1, 1, 0) }
 
     @Test func linear() throws {
-        let f = try TorchFixture("linear")
+        let f = try EngineFixture("linear")
         var rng = RNG(seed: 0)
         let lin = Linear(name: "m", inFeatures: 10, outFeatures: 12, rng: &rng)
         f.load(lin.parameters, stripping: "m.")
@@ -32,7 +32,7 @@ import Tensors
     }
 
     @Test func groupNorm() throws {
-        let f = try TorchFixture("groupnorm")
+        let f = try EngineFixture("groupnorm")
         let gn = GroupNorm(name: "m", groups: 4, channels: 12)
         f.load(gn.parameters, stripping: "m.")
         #expect(LayerTest.worst(gn.forward(f["x"]), f["y"]) <= 1)
@@ -41,26 +41,26 @@ import Tensors
     }
 
     @Test func siluMatches() throws {
-        let f = try TorchFixture("silu")
+        let f = try EngineFixture("silu")
         #expect(LayerTest.worst(silu(f["x"]), f["y"]) <= 1)
         #expect(LayerTest.worst(siluBackward(x: f["x"], dy: f["g"]), f["dx"]) <= 1)
     }
 
     @Test func upsample() throws {
-        let f = try TorchFixture("upsample")
+        let f = try EngineFixture("upsample")
         #expect(LayerTest.worst(upsampleNearest2x(f["x"]), f["y"]) <= 1)
         #expect(LayerTest.worst(upsampleNearest2xBackward(f["g"]), f["dx"]) <= 1)
     }
 
     @Test func concat() throws {
-        let f = try TorchFixture("concat")
+        let f = try EngineFixture("concat")
         #expect(concatChannels(f["a"], f["b"]) == f["y"])
         let (da, db) = splitChannels(f["g"], first: 3)
         #expect(da == f["da"] && db == f["db"])
     }
 
     @Test func timestepEmbedding() throws {
-        let f = try TorchFixture("temb")
+        let f = try EngineFixture("temb")
         let e = TimestepEmbedding.forward(f["t"].data, dim: 32)
         // float32 sin/cos of arguments up to ~999 rad: both sides round the argument identically, so
         // only the last-ulp difference of the libm results remains.

@@ -3,8 +3,36 @@ import Testing
 @testable import NN
 import Tensors
 
+/// Path of a committed fixture under Tests/Fixtures/torch/.
+func trainFixturePath(_ name: String) -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/torch/\(name)").path
+}
+
+/// Reads a committed fixture file.
+func trainFixture(_ name: String) throws -> SafeTensorsFile {
+    try SafeTensors.read(path: trainFixturePath(name))
+}
+
+/// Expects |a − b| ≤ abs or ≤ rel·|b| elementwise (the PyTorch parity tolerance), reporting the worst entry.
+func trainExpectClose(_ a: Tensor, _ b: Tensor, abs absTol: Float = 1e-5, rel: Float = 1e-4, _ label: String,
+                      sourceLocation: SourceLocation = #_sourceLocation) {
+    guard a.count == b.count else {
+        Issue.record("\(label): \(a.shape) vs \(b.shape)", sourceLocation: sourceLocation)
+        return
+    }
+    var worst = -1
+    var worstErr: Float = 0
+    for i in 0..<a.count {
+        let err = Swift.abs(a.data[i] - b.data[i])
+        if !(err <= absTol || err <= rel * Swift.abs(b.data[i])) && !(err <= worstErr) { worst = i; worstErr = err }
+    }
+    #expect(worst < 0, "\(label): worst |Δ| = \(worstErr) at \(worst) (\(worst >= 0 ? a.data[worst] : 0) vs \(worst >= 0 ? b.data[worst] : 0))",
+            sourceLocation: sourceLocation)
+}
+
 /// Builds a safetensors byte stream from a literal JSON header and raw data (for malformed-file tests).
-func rawSafeTensors(header: String, data: [UInt8], declaredLength: UInt64? = nil) -> [UInt8] {
+private func rawSafeTensors(header: String, data: [UInt8], declaredLength: UInt64? = nil) -> [UInt8] {
     let h = Array(header.utf8)
     var out = [UInt8]()
     withUnsafeBytes(of: (declaredLength ?? UInt64(h.count)).littleEndian) { out.append(contentsOf: $0) }
@@ -12,7 +40,7 @@ func rawSafeTensors(header: String, data: [UInt8], declaredLength: UInt64? = nil
 }
 
 /// The error a decode throws, or nil when it succeeds.
-func decodeError(_ bytes: [UInt8]) -> SafeTensorsError? {
+private func decodeError(_ bytes: [UInt8]) -> SafeTensorsError? {
     do {
         _ = try SafeTensors.decode(bytes, source: "bad.safetensors")
         return nil
@@ -156,5 +184,63 @@ func decodeError(_ bytes: [UInt8]) -> SafeTensorsError? {
         // A valid hand-written file decodes (so the failures above are not the harness failing).
         let ok = try SafeTensors.decode(rawSafeTensors(header: #"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#, data: f4))
         #expect(ok.tensors["w"] == Tensor(zeros: [2, 2]))
+    }
+}
+
+/// Interop with the Python `safetensors` package, in both directions.
+@Suite struct SafeTensorsInteropTests {
+    /// (a) A file written by `safetensors.torch.save_file` (make_train_fixtures.py) decodes with the
+    /// right dtypes, shapes, values and metadata; values are closed formulas of the index i = 0..<6.
+    @Test func pythonWrittenFileDecodes() throws {
+        let f = try trainFixture("train_interop.safetensors")
+        let i = (0..<6).map(Float.init)
+        #expect(f.metadata["note"] == "written by safetensors.torch")
+        #expect(f.metadata["unicode"] == "ünïcødé ✓")
+        #expect(f.tensors["f32"] == Tensor(shape: [2, 3], data: i.map { $0 * 0.5 - 1.25 }))
+        #expect(f.tensors["f64"]?.shape == [3, 2])
+        #expect(f.tensors["f64"]?.data == (0..<6).map { Float(Double($0) / 3.0) })
+        #expect(f.tensors["f16"] == Tensor(shape: [6], data: i.map { $0 * 0.25 - 0.5 }))
+        #expect(f.tensors["bf16"] == Tensor(shape: [1, 6], data: i.map { $0 * 2 - 3 }))
+        #expect(f.tensors["i64"] == Tensor(shape: [6, 1], data: i.map { $0 * 1000 - 2500 }))
+        #expect(f.tensors["i32"] == Tensor(shape: [6], data: i.map { $0 - 3 }))
+        #expect(f.tensors["u8"] == Tensor(shape: [6], data: i.map { $0 * 50 }))
+        #expect(f.tensors["scalar"] == Tensor(shape: [], data: [3.5]))
+        #expect(f.tensors["nested.name.weight"] == Tensor(repeating: 1, shape: [2, 2, 2]))
+        #expect(f.dtypes["f64"] == "F64" && f.dtypes["bf16"] == "BF16" && f.dtypes["i64"] == "I64")
+        #expect(Set(f.names) == Set(f.tensors.keys) && f.names.count == 9)
+    }
+
+    /// The tensors of `swift_written.safetensors` (also recomputed by check_swift_written.py).
+    static func swiftWrittenContents() -> (tensors: [(name: String, tensor: Tensor)], metadata: [String: String]) {
+        let w = Tensor(shape: [2, 3], data: (0..<6).map { Float($0) * 0.5 - 1 })
+        let b = Tensor(shape: [4], data: (0..<4).map { 1 / Float($0 + 1) })
+        let nested = Tensor(shape: [2, 2, 2, 1], data: (0..<8).map { Float($0 * $0) * 0.01 })
+        let special = Tensor(shape: [5], data: [-0.0, 1e-38, Float.greatestFiniteMagnitude, -Float.leastNonzeroMagnitude, 1e-7])
+        let tensors: [(name: String, tensor: Tensor)] = [
+            ("layer.weight", w), ("layer.bias", b), ("scalar", Tensor(shape: [], data: [-2.5])),
+            ("down.0.conv.weight", nested), ("special", special), ("empty", Tensor(zeros: [0, 3])),
+        ]
+        return (tensors, ["step": "12", "config": "{\"lr\": 0.0002, \"name\": \"a\\\"b\"}", "unicode": "ünï ✓"])
+    }
+
+    /// (b) Re-encoding the same tensors reproduces the committed Swift-written file byte for byte, so a
+    /// format change fails here; check_swift_written.py asserts Python reads that file correctly.
+    /// Regenerate with `FAIRGEN_REGEN_FIXTURES=1 swift test -c release -Xswiftc -enable-testing --filter SafeTensorsInteropTests`.
+    @Test func swiftWrittenFileIsByteStable() throws {
+        let (tensors, metadata) = Self.swiftWrittenContents()
+        let path = trainFixturePath("swift_written.safetensors")
+        if ProcessInfo.processInfo.environment["FAIRGEN_REGEN_FIXTURES"] == "1" {
+            try SafeTensors.write(tensors, metadata: metadata, to: path)
+        }
+        let committed = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        let encoded = SafeTensors.encode(tensors, metadata: metadata)
+        #expect(encoded == committed, "encoding changed: \(encoded.count) bytes vs committed \(committed.count)")
+        let f = try SafeTensors.decode(committed, source: path)
+        #expect(f.names == tensors.map(\.name))
+        for (name, t) in tensors {
+            #expect(f.tensors[name]?.shape == t.shape, "\(name)")
+            #expect(f.tensors[name]?.data.map(\.bitPattern) == t.data.map(\.bitPattern), "\(name)")
+        }
+        #expect(f.metadata == metadata)
     }
 }

@@ -64,10 +64,8 @@ struct BenchCommand: ParsableCommand {
     }
 }
 extension BenchCommand {
-    /// W4/W5 (ResNet-18) come from the `resnet` branch's `ResNetWorkloads`; until it is merged they
-    /// report that they are not built.
+    /// W4/W5 (ResNet-18) come from the `resnet` branch's `ResNetWorkloads`.
     func resNetWorkload(_ w: String) -> BenchResult? {
-        Console.error("fairgen bench \(w): not built yet (ResNet workloads W4/W5 come from the resnet branch)")
-        return nil
+        ResNetWorkloads.run(w, threads: threads, steps: steps, warmup: warmup)
     }
 }
