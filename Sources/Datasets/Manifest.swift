@@ -1,0 +1,192 @@
+/// The manifest of a drop (DESIGN §3): `inbox/NAME.yaml` (or `.json`) naming the archive beside it and
+/// describing its table. Parse and validate with `Manifest.load(path:)`; the model is `Codable` and its
+/// `canonicalJSON()` is stable, so pipeline stages can hash their config slices.
+public struct Manifest: Codable, Equatable, Sendable {
+    /// The dataset's name in the store: `[a-z0-9][a-z0-9-]{0,63}`.
+    public var name: String
+    /// File name of the archive, beside the manifest (no path separators).
+    public var archive: String
+    /// Imaging modality; picks modality defaults downstream.
+    public var modality: Modality
+    /// Path of the CSV table inside the archive.
+    public var table: String
+    /// Column of the table holding each image's path inside the archive.
+    public var imageColumn: String
+    /// How labels are read.
+    public var label: LabelSpec
+    /// Sensitive attributes: categorical columns (blank = unknown).
+    public var attributes: [String]
+    /// Optional site / hospital column.
+    public var domainColumn: String?
+    /// Optional split column (`train | val | test_id | test_ood | unlabeled`); without it every row is `train`.
+    public var splitColumn: String?
+    /// Classes whose sensitivity is reported (a subset of `label.classes`).
+    public var highRisk: [String]
+    /// Pipeline knobs; every key optional (defaults from modality and DESIGN §7).
+    public var pipeline: PipelineConfig
+
+    enum CodingKeys: String, CodingKey {
+        case name, archive, modality, table, label, attributes, pipeline
+        case imageColumn = "image_column", domainColumn = "domain_column"
+        case splitColumn = "split_column", highRisk = "high_risk"
+    }
+
+    public init(name: String, archive: String, modality: Modality, table: String, imageColumn: String,
+                label: LabelSpec, attributes: [String] = [], domainColumn: String? = nil,
+                splitColumn: String? = nil, highRisk: [String] = [], pipeline: PipelineConfig = PipelineConfig()) {
+        self.name = name; self.archive = archive; self.modality = modality; self.table = table
+        self.imageColumn = imageColumn; self.label = label; self.attributes = attributes
+        self.domainColumn = domainColumn; self.splitColumn = splitColumn; self.highRisk = highRisk
+        self.pipeline = pipeline
+    }
+
+    /// Resolution of the base DDPM (default 32, or the final resolution when that is given and smaller).
+    public var baseResolution: Int { pipeline.baseResolution ?? min(32, pipeline.finalResolution ?? 32) }
+    /// Resolution of the final images (default 64, or the base resolution when that is larger;
+    /// > base ⇒ the upsampler stage runs).
+    public var finalResolution: Int { pipeline.finalResolution ?? max(64, baseResolution) }
+    /// The square resolutions ingest produces: base and final, ascending, distinct.
+    public var resolutions: [Int] { Array(Set([baseResolution, finalResolution])).sorted() }
+}
+
+/// Imaging modality of a drop.
+public enum Modality: String, Codable, Sendable, CaseIterable {
+    case histopathology, radiology, dermatology, generic
+}
+
+/// Label kind: one class per row, several 0/1 conditions per row, or a distribution per row.
+public enum LabelKind: String, Codable, Sendable, CaseIterable {
+    case single, multi, soft
+}
+
+/// The `label:` block.
+public struct LabelSpec: Codable, Equatable, Sendable {
+    public var kind: LabelKind
+    /// `single`: the column of class names.
+    public var column: String?
+    /// `multi` (0/1, blank or -1 = uncertain) or `soft` (non-negative weights): one column per class.
+    public var columns: [String]?
+    /// `soft` from raters: columns holding `condition:confidence;…` per rater.
+    public var raterColumns: [String]?
+    /// Class (condition) names, in label-vector order.
+    public var classes: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case kind, column, columns, classes
+        case raterColumns = "rater_columns"
+    }
+
+    public init(kind: LabelKind, column: String? = nil, columns: [String]? = nil,
+                raterColumns: [String]? = nil, classes: [String]) {
+        self.kind = kind; self.column = column; self.columns = columns
+        self.raterColumns = raterColumns; self.classes = classes
+    }
+}
+
+/// The `pipeline:` block. `nil` means "not given": the pipeline applies modality / DESIGN §7 defaults.
+public struct PipelineConfig: Codable, Equatable, Sendable {
+    public var baseResolution: Int?
+    public var finalResolution: Int?
+    public var ddpm: DDPMConfig?
+    public var upsampler: UpsamplerConfig?
+    public var sample: SampleConfig?
+    public var mix: MixConfig?
+    public var classifier: ClassifierConfig?
+    public var evaluate: EvaluateConfig?
+
+    enum CodingKeys: String, CodingKey {
+        case ddpm, upsampler, sample, mix, classifier, evaluate
+        case baseResolution = "base_resolution", finalResolution = "final_resolution"
+    }
+
+    public init(baseResolution: Int? = nil, finalResolution: Int? = nil, ddpm: DDPMConfig? = nil,
+                upsampler: UpsamplerConfig? = nil, sample: SampleConfig? = nil, mix: MixConfig? = nil,
+                classifier: ClassifierConfig? = nil, evaluate: EvaluateConfig? = nil) {
+        self.baseResolution = baseResolution; self.finalResolution = finalResolution; self.ddpm = ddpm
+        self.upsampler = upsampler; self.sample = sample; self.mix = mix
+        self.classifier = classifier; self.evaluate = evaluate
+    }
+}
+
+/// Noise schedule of the DDPM.
+public enum NoiseSchedule: String, Codable, Sendable, CaseIterable { case cosine, linear }
+
+/// `pipeline.ddpm`.
+public struct DDPMConfig: Codable, Equatable, Sendable {
+    public var steps: Int?
+    public var batch: Int?
+    public var lr: Double?
+    public var schedule: NoiseSchedule?
+    /// Conditioning: `label`, `domain`, or attribute names.
+    public var cond: [String]?
+    /// Probability of dropping the conditioning (classifier-free guidance), in [0, 1).
+    public var condDrop: Double?
+    /// EMA decay in [0, 1).
+    public var ema: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case steps, batch, lr, schedule, cond, ema
+        case condDrop = "cond_drop"
+    }
+    public init() {}
+}
+
+/// Low-resolution conditioning augmentation of the upsampler.
+public enum UpsamplerAug: String, Codable, Sendable, CaseIterable { case paper, none }
+
+/// `pipeline.upsampler`.
+public struct UpsamplerConfig: Codable, Equatable, Sendable {
+    public var steps: Int?
+    public var batch: Int?
+    public var aug: UpsamplerAug?
+    public init() {}
+}
+
+/// Sampling strategy: the paper's fair sampling or img2img translation (majority → minority).
+public enum SampleStrategy: String, Codable, Sendable, CaseIterable { case fair, translate }
+/// Sampler used at generation time.
+public enum SamplerKind: String, Codable, Sendable, CaseIterable { case ddpm, ddim }
+
+/// `pipeline.sample`.
+public struct SampleConfig: Codable, Equatable, Sendable {
+    public var strategy: SampleStrategy?
+    /// Synthetic images per real training image.
+    public var perReal: Double?
+    /// Classifier-free guidance weight w ≥ 0.
+    public var guidance: Double?
+    public var sampler: SamplerKind?
+    public var samplingSteps: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case strategy, guidance, sampler
+        case perReal = "per_real", samplingSteps = "sampling_steps"
+    }
+    public init() {}
+}
+
+/// `pipeline.mix`: the α sweep (α = probability of drawing a real example).
+public struct MixConfig: Codable, Equatable, Sendable {
+    public var alpha: [Double]?
+    public init() {}
+}
+
+/// Classifier backbone.
+public enum ClassifierArch: String, Codable, Sendable, CaseIterable { case resnet18, resnet34, resnet50 }
+/// Baselines trained beside the synthetic variants.
+public enum Baseline: String, Codable, Sendable, CaseIterable { case none, heuristic, oversample, focal }
+
+/// `pipeline.classifier`.
+public struct ClassifierConfig: Codable, Equatable, Sendable {
+    public var arch: ClassifierArch?
+    public var epochs: Int?
+    public var batch: Int?
+    public var seeds: Int?
+    public var baselines: [Baseline]?
+    public init() {}
+}
+
+/// `pipeline.evaluate`.
+public struct EvaluateConfig: Codable, Equatable, Sendable {
+    public var mmd: Bool?
+    public init() {}
+}

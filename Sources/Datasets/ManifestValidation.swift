@@ -1,0 +1,318 @@
+import Foundation
+import Yams
+
+/// Walks a composed YAML tree into a `Manifest`, rejecting unknown keys and mistyped values with the
+/// key path (`pipeline.ddpm.lr`) in every error.
+struct ManifestReader {
+    let file: String
+
+    static func kindName(_ node: Node) -> String {
+        switch node {
+        case .scalar: return "scalar"
+        case .mapping: return "mapping"
+        case .sequence: return "list"
+        case .alias: return "alias"
+        }
+    }
+
+    private func fail(_ code: DatasetError.Code, _ path: String, found: String, expected: String) -> DatasetError {
+        DatasetError(code, file: file, location: path, found: found, expected: expected)
+    }
+
+    private func fail(_ path: String, found: String, expected: String) -> DatasetError {
+        DatasetError(.invalidValue, file: file, location: path, found: found, expected: expected)
+    }
+
+    private func describe(_ node: Node) -> String {
+        if case let .scalar(s) = node { return isNull(node) ? "null" : quoted(s.string) }
+        return "a \(ManifestReader.kindName(node))"
+    }
+
+    private func isNull(_ node: Node) -> Bool {
+        if case let .scalar(s) = node, s.style == .plain, ["", "~", "null", "Null", "NULL"].contains(s.string) { return true }
+        return false
+    }
+
+    /// The keys of a mapping; unknown keys and non-string keys are errors.
+    func mapping(_ node: Node, _ path: String, allowed: [String], required: [String] = []) throws -> [String: Node] {
+        guard case let .mapping(m) = node else {
+            throw fail(path, found: describe(node), expected: "a mapping with keys \(allowed.joined(separator: ", "))")
+        }
+        var out: [String: Node] = [:]
+        for (k, v) in m {
+            guard case let .scalar(ks) = k else {
+                throw fail(.unknownKey, path, found: "a non-string key", expected: "one of \(allowed.joined(separator: ", "))")
+            }
+            let keyPath = path.isEmpty ? ks.string : path + "." + ks.string
+            guard allowed.contains(ks.string) else {
+                throw fail(.unknownKey, keyPath, found: "unknown key \(quoted(ks.string))",
+                           expected: "one of \(allowed.joined(separator: ", "))")
+            }
+            out[ks.string] = v
+        }
+        for key in required where out[key] == nil {
+            throw fail(.missingKey, path.isEmpty ? key : path + "." + key, found: "nothing (key missing)",
+                       expected: "a value for required key \(quoted(key))")
+        }
+        return out
+    }
+
+    func string(_ node: Node, _ path: String) throws -> String {
+        guard case let .scalar(s) = node, !isNull(node), !s.string.isEmpty else {
+            throw fail(path, found: describe(node), expected: "a non-empty string")
+        }
+        return s.string
+    }
+
+    func int(_ node: Node, _ path: String, min: Int, max: Int = Int.max) throws -> Int {
+        guard case let .scalar(s) = node, let v = Int(s.string.replacingOccurrences(of: "_", with: "")) else {
+            throw fail(path, found: describe(node), expected: "an integer")
+        }
+        guard v >= min && v <= max else {
+            throw fail(path, found: "\(v)", expected: max == Int.max ? "an integer ≥ \(min)" : "an integer in \(min)…\(max)")
+        }
+        return v
+    }
+
+    /// A finite number in [min, max] (upper bound exclusive when `maxExclusive`).
+    func double(_ node: Node, _ path: String, min: Double, max: Double = .infinity, minExclusive: Bool = false,
+                maxExclusive: Bool = false) throws -> Double {
+        guard case let .scalar(s) = node, let v = Double(s.string), v.isFinite else {
+            throw fail(path, found: describe(node), expected: "a number")
+        }
+        let lowOK = minExclusive ? v > min : v >= min
+        let highOK = maxExclusive ? v < max : v <= max
+        guard lowOK && highOK else {
+            let lo = minExclusive ? "(\(min)" : "[\(min)"
+            let hi = max == .infinity ? "∞)" : (maxExclusive ? "\(max))" : "\(max)]")
+            throw fail(path, found: s.string, expected: "a number in \(lo), \(hi)")
+        }
+        return v
+    }
+
+    func bool(_ node: Node, _ path: String) throws -> Bool {
+        if case let .scalar(s) = node {
+            switch s.string.lowercased() {
+            case "true", "yes", "on": return true
+            case "false", "no", "off": return false
+            default: break
+            }
+        }
+        throw fail(path, found: describe(node), expected: "true or false")
+    }
+
+    func enumValue<E: RawRepresentable & CaseIterable>(_ node: Node, _ path: String, _: E.Type) throws -> E where E.RawValue == String {
+        let all = E.allCases.map(\.rawValue).joined(separator: ", ")
+        guard case let .scalar(s) = node, let v = E(rawValue: s.string) else {
+            throw fail(path, found: describe(node), expected: "one of \(all)")
+        }
+        return v
+    }
+
+    func list(_ node: Node, _ path: String, nonEmpty: Bool = true) throws -> [Node] {
+        guard case let .sequence(seq) = node else {
+            throw fail(path, found: describe(node), expected: "a list")
+        }
+        let items = Array(seq)
+        if nonEmpty && items.isEmpty { throw fail(path, found: "an empty list", expected: "a non-empty list") }
+        return items
+    }
+
+    /// A list of distinct non-empty strings.
+    func stringList(_ node: Node, _ path: String, nonEmpty: Bool = true) throws -> [String] {
+        var seen = Set<String>()
+        var out: [String] = []
+        for (i, item) in try list(node, path, nonEmpty: nonEmpty).enumerated() {
+            let s = try string(item, "\(path)[\(i)]")
+            guard seen.insert(s).inserted else {
+                throw fail("\(path)[\(i)]", found: "duplicate \(quoted(s))", expected: "distinct values")
+            }
+            out.append(s)
+        }
+        return out
+    }
+
+    // MARK: - the manifest
+
+    func manifest(_ root: Node) throws -> Manifest {
+        let keys = try mapping(root, "", allowed: ["name", "archive", "modality", "table", "image_column", "label",
+                                                   "attributes", "domain_column", "split_column", "high_risk", "pipeline"],
+                               required: ["name", "archive", "modality", "table", "image_column", "label"])
+        let name = try string(keys["name"]!, "name")
+        guard isValidDatasetName(name) else {
+            throw fail(.badName, "name", found: quoted(name), expected: "a name matching [a-z0-9][a-z0-9-]{0,63}")
+        }
+        let archive = try string(keys["archive"]!, "archive")
+        guard isPlainFileName(archive) else {
+            throw fail(.archiveOutsideInbox, "archive", found: quoted(archive),
+                       expected: "a plain file name beside the manifest (no '/', '\\' or '..')")
+        }
+        let table = try string(keys["table"]!, "table")
+        guard let tableName = try? normalisedEntryName(table), !tableName.hasSuffix("/") else {
+            throw fail("table", found: quoted(table), expected: "a relative path inside the archive without '..'")
+        }
+        var m = Manifest(name: name, archive: archive,
+                         modality: try enumValue(keys["modality"]!, "modality", Modality.self),
+                         table: tableName,
+                         imageColumn: try string(keys["image_column"]!, "image_column"),
+                         label: try label(keys["label"]!))
+        if let n = keys["attributes"] { m.attributes = try stringList(n, "attributes", nonEmpty: false) }
+        if let n = keys["domain_column"] { m.domainColumn = try string(n, "domain_column") }
+        if let n = keys["split_column"] { m.splitColumn = try string(n, "split_column") }
+        if let n = keys["high_risk"] { m.highRisk = try stringList(n, "high_risk", nonEmpty: false) }
+        if let n = keys["pipeline"] { m.pipeline = try pipeline(n) }
+        return m
+    }
+
+    func label(_ node: Node) throws -> LabelSpec {
+        let keys = try mapping(node, "label", allowed: ["kind", "column", "columns", "rater_columns", "classes"],
+                               required: ["kind"])
+        let kind = try enumValue(keys["kind"]!, "label.kind", LabelKind.self)
+        var spec = LabelSpec(kind: kind, classes: [])
+        if let n = keys["column"] { spec.column = try string(n, "label.column") }
+        if let n = keys["columns"] { spec.columns = try stringList(n, "label.columns") }
+        if let n = keys["rater_columns"] { spec.raterColumns = try stringList(n, "label.rater_columns") }
+        let classes = try keys["classes"].map { try stringList($0, "label.classes") }
+        // Which source keys each kind takes; the others must be absent so that nothing is silently ignored.
+        let given = ["column": spec.column != nil, "columns": spec.columns != nil, "rater_columns": spec.raterColumns != nil]
+        let allowedSources: [String]
+        switch kind {
+        case .single: allowedSources = ["column"]
+        case .multi: allowedSources = ["columns"]
+        case .soft: allowedSources = ["columns", "rater_columns"]
+        }
+        for (key, present) in given.sorted(by: { $0.key < $1.key }) where present && !allowedSources.contains(key) {
+            throw fail(.unknownKey, "label.\(key)", found: "key \(quoted(key)) with kind \(kind.rawValue)",
+                       expected: "for kind \(kind.rawValue): \(allowedSources.joined(separator: " or "))")
+        }
+        let present = allowedSources.filter { given[$0]! }
+        guard present.count == 1 else {
+            throw fail(present.isEmpty ? .missingKey : .invalidValue, "label",
+                       found: present.isEmpty ? "no label source" : "both columns and rater_columns",
+                       expected: "exactly one of \(allowedSources.joined(separator: ", ")) for kind \(kind.rawValue)")
+        }
+        if let columns = spec.columns {
+            if let classes {
+                guard classes.count == columns.count else {
+                    throw fail("label.classes", found: "\(classes.count) classes for \(columns.count) columns",
+                               expected: "one class per label column")
+                }
+                spec.classes = classes
+            } else {
+                spec.classes = columns
+            }
+        } else {
+            guard let classes else {
+                throw fail(.missingKey, "label.classes", found: "nothing (key missing)",
+                           expected: "the list of class names for kind \(kind.rawValue)")
+            }
+            spec.classes = classes
+        }
+        return spec
+    }
+
+    func pipeline(_ node: Node) throws -> PipelineConfig {
+        let keys = try mapping(node, "pipeline", allowed: ["base_resolution", "final_resolution", "ddpm", "upsampler",
+                                                           "sample", "mix", "classifier", "evaluate"])
+        var p = PipelineConfig()
+        if let n = keys["base_resolution"] { p.baseResolution = try int(n, "pipeline.base_resolution", min: 8, max: 1024) }
+        if let n = keys["final_resolution"] { p.finalResolution = try int(n, "pipeline.final_resolution", min: 8, max: 1024) }
+        if let n = keys["ddpm"] {
+            let k = try mapping(n, "pipeline.ddpm", allowed: ["steps", "batch", "lr", "schedule", "cond", "cond_drop", "ema"])
+            var c = DDPMConfig()
+            if let v = k["steps"] { c.steps = try int(v, "pipeline.ddpm.steps", min: 1) }
+            if let v = k["batch"] { c.batch = try int(v, "pipeline.ddpm.batch", min: 1, max: 65536) }
+            if let v = k["lr"] { c.lr = try double(v, "pipeline.ddpm.lr", min: 0, minExclusive: true) }
+            if let v = k["schedule"] { c.schedule = try enumValue(v, "pipeline.ddpm.schedule", NoiseSchedule.self) }
+            if let v = k["cond"] { c.cond = try stringList(v, "pipeline.ddpm.cond", nonEmpty: false) }
+            if let v = k["cond_drop"] { c.condDrop = try double(v, "pipeline.ddpm.cond_drop", min: 0, max: 1, maxExclusive: true) }
+            if let v = k["ema"] { c.ema = try double(v, "pipeline.ddpm.ema", min: 0, max: 1, maxExclusive: true) }
+            p.ddpm = c
+        }
+        if let n = keys["upsampler"] {
+            let k = try mapping(n, "pipeline.upsampler", allowed: ["steps", "batch", "aug"])
+            var c = UpsamplerConfig()
+            if let v = k["steps"] { c.steps = try int(v, "pipeline.upsampler.steps", min: 1) }
+            if let v = k["batch"] { c.batch = try int(v, "pipeline.upsampler.batch", min: 1, max: 65536) }
+            if let v = k["aug"] { c.aug = try enumValue(v, "pipeline.upsampler.aug", UpsamplerAug.self) }
+            p.upsampler = c
+        }
+        if let n = keys["sample"] {
+            let k = try mapping(n, "pipeline.sample", allowed: ["strategy", "per_real", "guidance", "sampler", "sampling_steps"])
+            var c = SampleConfig()
+            if let v = k["strategy"] { c.strategy = try enumValue(v, "pipeline.sample.strategy", SampleStrategy.self) }
+            if let v = k["per_real"] { c.perReal = try double(v, "pipeline.sample.per_real", min: 0) }
+            if let v = k["guidance"] { c.guidance = try double(v, "pipeline.sample.guidance", min: 0) }
+            if let v = k["sampler"] { c.sampler = try enumValue(v, "pipeline.sample.sampler", SamplerKind.self) }
+            if let v = k["sampling_steps"] { c.samplingSteps = try int(v, "pipeline.sample.sampling_steps", min: 1) }
+            p.sample = c
+        }
+        if let n = keys["mix"] {
+            let k = try mapping(n, "pipeline.mix", allowed: ["alpha"])
+            var c = MixConfig()
+            if let v = k["alpha"] {
+                var alphas: [Double] = []
+                for (i, item) in try list(v, "pipeline.mix.alpha").enumerated() {
+                    let a = try double(item, "pipeline.mix.alpha[\(i)]", min: 0, max: 1)
+                    guard !alphas.contains(a) else {
+                        throw fail("pipeline.mix.alpha[\(i)]", found: "duplicate \(a)", expected: "distinct values")
+                    }
+                    alphas.append(a)
+                }
+                c.alpha = alphas
+            }
+            p.mix = c
+        }
+        if let n = keys["classifier"] {
+            let k = try mapping(n, "pipeline.classifier", allowed: ["arch", "epochs", "batch", "seeds", "baselines"])
+            var c = ClassifierConfig()
+            if let v = k["arch"] { c.arch = try enumValue(v, "pipeline.classifier.arch", ClassifierArch.self) }
+            if let v = k["epochs"] { c.epochs = try int(v, "pipeline.classifier.epochs", min: 1) }
+            if let v = k["batch"] { c.batch = try int(v, "pipeline.classifier.batch", min: 1, max: 65536) }
+            if let v = k["seeds"] { c.seeds = try int(v, "pipeline.classifier.seeds", min: 1, max: 1000) }
+            if let v = k["baselines"] {
+                var out: [Baseline] = []
+                for (i, item) in try list(v, "pipeline.classifier.baselines", nonEmpty: false).enumerated() {
+                    let b = try enumValue(item, "pipeline.classifier.baselines[\(i)]", Baseline.self)
+                    guard !out.contains(b) else {
+                        throw fail("pipeline.classifier.baselines[\(i)]", found: "duplicate \(quoted(b.rawValue))", expected: "distinct values")
+                    }
+                    out.append(b)
+                }
+                c.baselines = out
+            }
+            p.classifier = c
+        }
+        if let n = keys["evaluate"] {
+            let k = try mapping(n, "pipeline.evaluate", allowed: ["mmd"])
+            var c = EvaluateConfig()
+            if let v = k["mmd"] { c.mmd = try bool(v, "pipeline.evaluate.mmd") }
+            p.evaluate = c
+        }
+        return p
+    }
+
+    // MARK: - cross-key rules
+
+    func validate(_ m: Manifest) throws {
+        for (i, c) in m.highRisk.enumerated() where !m.label.classes.contains(c) {
+            throw fail(.labelOutsideClasses, "high_risk[\(i)]", found: quoted(c),
+                       expected: "one of label.classes (\(m.label.classes.joined(separator: ", ")))")
+        }
+        let base = m.baseResolution, final = m.finalResolution
+        guard final >= base, final % base == 0 else {
+            throw fail("pipeline.final_resolution", found: "\(final) with base_resolution \(base)",
+                       expected: "a multiple of base_resolution that is ≥ it")
+        }
+        if let cond = m.pipeline.ddpm?.cond {
+            var allowed = ["label"] + m.attributes
+            if m.domainColumn != nil { allowed.append("domain") }
+            for (i, c) in cond.enumerated() where !allowed.contains(c) {
+                throw fail("pipeline.ddpm.cond[\(i)]", found: quoted(c), expected: "one of \(allowed.joined(separator: ", "))")
+            }
+        }
+        if let s = m.pipeline.sample, s.sampler == .ddim, let steps = s.samplingSteps, steps < 5 {
+            throw fail("pipeline.sample.sampling_steps", found: "\(steps)", expected: "at least 5 steps for the ddim sampler")
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+import Tensors
+@testable import Fairness
+
+@Suite struct SchemaTests {
+    let validator: SchemaValidator = {
+        let url = Fixture.packageRoot.appendingPathComponent("docs/metrics.schema.json")
+        let data = try! Data(contentsOf: url)
+        return SchemaValidator(root: try! JSONSerialization.jsonObject(with: data) as! [String: Any])
+    }()
+
+    var evaluationSchema: [String: Any] { validator.resolve("#/$defs/evaluation")! }
+
+    /// Produced JSON text parsed back with Foundation (what a consumer sees).
+    func parsed(_ v: JSONValue) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(v.serialized().utf8), options: [.fragmentsAllowed])
+    }
+
+    func sampleSplit(seed: UInt64) -> SplitMetrics {
+        var rng = RNG(seed: seed)
+        let n = 80, c = 4
+        let labels = (0..<n).map { _ in rng.int(below: c) }
+        let scores = ScoreMatrix(rows: n, columns: c, values: (0..<(n * c)).map { _ in (rng.uniformDouble() * 10).rounded() / 10 })
+        let tone = (0..<n).map { _ in ["I", "II", "V"][rng.int(below: 3)] }
+        return evaluateSplit(labels: labels, scores: scores, classes: ["a", "b", "c", "d"], highRisk: [1],
+                             attributes: [AttributeColumn(name: "tone", values: tone, expectedValues: ["VI"])],
+                             posteriorSeed: seed)
+    }
+
+    @Test func singleEvaluationOutputIsValid() throws {
+        let doc = try parsed(sampleSplit(seed: 1).json)
+        #expect(validator.errors(doc, schema: evaluationSchema) == [])
+        // The sklearn-computed fixture (also checked by python jsonschema) passes too.
+        #expect(validator.errors(try Fixture.json("predictions_small_expected.json"), schema: evaluationSchema) == [])
+        // Multi-label evaluations (nulls for single-label metrics, auc_parity) are valid.
+        let ml = evaluateMultiLabel(targets: [1, 0, 0, 1, 1, 1, 0, 0], mask: nil,
+                                    scores: ScoreMatrix(rows: 4, columns: 2, values: [0.9, 0.1, 0.2, 0.8, 0.7, 0.6, 0.1, 0.3]),
+                                    conditions: ["edema", "effusion"],
+                                    parityAttribute: AttributeColumn(name: "sex", values: ["F", "M", "F", "M"]))
+        #expect(validator.errors(try parsed(ml.json), schema: evaluationSchema) == [])
+    }
+
+    @Test func seedAggregatedMetricsFileIsValid() throws {
+        let split = aggregateSeeds([sampleSplit(seed: 1).json, sampleSplit(seed: 2).json, sampleSplit(seed: 3).json])
+        let doc: JSONValue = .fields([
+            "schema": .int(1), "dataset": .string("derm-demo"), "version": .int(3),
+            "variants": .fields([
+                "baseline": .fields(["seeds": .int(3), "splits": .fields(["test_id": split, "test_ood": split])]),
+                "synthetic_a0.50+heuristic": .fields(["seeds": .int(3), "splits": .fields(["test_id": split])]),
+            ]),
+            "selected_alpha": .number(0.5), "selection": .string("val balanced accuracy"),
+            "mmd": .fields(["pairs": .array([.fields([
+                "a": .string("train"), "b": .string("test_ood"), "variant": .string("baseline"),
+                "mean": .number(0.01), "std": .number(0.002), "n": .int(300), "S": .int(30)])])]),
+        ])
+        let parsedDoc = try parsed(doc)
+        #expect(validator.errors(parsedDoc) == [])
+        // The aggregated split is not a single evaluation and vice versa.
+        #expect(!validator.errors(try parsed(split), schema: evaluationSchema).isEmpty)
+        #expect(!validator.errors(try parsed(sampleSplit(seed: 1).json), schema: validator.resolve("#/$defs/seeds_evaluation")!).isEmpty)
+    }
+
+    @Test func validatorRejectsBrokenDocuments() throws {
+        var broken = try parsed(sampleSplit(seed: 1).json) as! [String: Any]
+        broken["accuracy"] = nil
+        #expect(validator.errors(broken, schema: evaluationSchema).contains("$: missing required 'accuracy'"))
+        broken["accuracy"] = "high"
+        #expect(validator.errors(broken, schema: evaluationSchema).first?.hasPrefix("$.accuracy: expected number or null") == true)
+        broken["accuracy"] = 0.5
+        broken["extra"] = 1
+        #expect(validator.errors(broken, schema: evaluationSchema) == ["$.extra: property not allowed"])
+        let badTop: [String: Any] = ["schema": 2, "dataset": "x", "version": 1, "variants": ["mystery": [:]]]
+        let errs = validator.errors(badTop)
+        #expect(errs.contains("$.schema: expected const 1"))
+        #expect(errs.contains("$.variants.mystery: property not allowed"))
+    }
+}
