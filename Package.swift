@@ -45,7 +45,7 @@ let package = Package(
         // Benchmark workloads W1–W5 (same networks and JSON keys as shared/bench/torch_reference.py).
         .target(name: "Bench", dependencies: ["Models", "NN", "Tensors"], swiftSettings: fastMath),
         .target(name: "Pipeline", dependencies: [
-            "Diffusion", "Fairness", "Datasets", "Store", "Models", "NN", "Tensors",
+            "Diffusion", "Fairness", "Datasets", "Store", "Models", "NN", "Tensors", "CArchive",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Daemon", dependencies: [
