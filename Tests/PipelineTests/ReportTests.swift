@@ -98,6 +98,8 @@ func count(_ needle: String, in hay: String) -> Int { hay.components(separatedBy
     let grids = [SampleGrid(className: "naevus <benign>", attribute: "skin_tone", value: darkValue, png: [0x89, 0x50, 0x4e, 0x47]),
                  SampleGrid(className: "melanoma", attribute: "skin_tone", value: "light", png: [1, 2, 3])]
     let html = ReportBuilder.html(metrics: metrics, grids: grids)
+    // Set FAIRGEN_REPORT_OUT=/path/report.html to look at the page.
+    if let out = ProcessInfo.processInfo.environment["FAIRGEN_REPORT_OUT"] { try html.write(toFile: out, atomically: true, encoding: .utf8) }
 
     let tags = try checkBalanced(html)
     #expect(!tags.contains("script"))
@@ -132,3 +134,4 @@ func count(_ needle: String, in hay: String) -> Int { hay.components(separatedBy
     let one = try MetricsSummary(json: Array(#"{"schema":1,"variants":{"baseline":{"splits":{"test_id":{"accuracy":0.5}}}}}"#.utf8))
     #expect(one.variants[0].splits["test_id"]?.accuracy == MetricStat(mean: 0.5, std: nil, perSeed: [0.5]))
 }
+
