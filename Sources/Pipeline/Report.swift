@@ -78,7 +78,7 @@ public enum ReportBuilder {
     // MARK: charts
 
     static let palette = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
-    static let chartWidth = 640.0, chartHeight = 260.0, left = 48.0, right = 160.0, top = 24.0, bottom = 40.0
+    static let chartWidth = 720.0, chartHeight = 260.0, left = 48.0, right = 210.0, top = 24.0, bottom = 40.0
 
     /// One grouped bar chart per attribute of `split`: a cluster per attribute value, one bar per variant
     /// (mean accuracy; a whisker for ± std).

@@ -21,27 +21,34 @@ public struct Stage {
     public var inputs: [String: ObjectID]
     /// The work. Returns named outputs; the runner stores them as objects.
     public var body: (StageContext) throws -> [String: StageOutput]
+    /// Explicit key inputs for a stage whose inputs are not store objects (ingest hashes the digests
+    /// of the manifest and archive files, in that order, like `fairgen ingest`); nil for the default.
+    public var explicitKeyInputs: [String]?
 
     /// A stage whose config slice is given as a JSON value.
     public init(name: String, codeVersion: String, config: JSONValue, inputs: [String: ObjectID] = [:],
-                body: @escaping (StageContext) throws -> [String: StageOutput]) {
+                keyInputs: [String]? = nil, body: @escaping (StageContext) throws -> [String: StageOutput]) {
         self.name = name
         self.codeVersion = codeVersion
         self.config = config
         self.inputs = inputs
+        self.explicitKeyInputs = keyInputs
         self.body = body
     }
 
     /// A stage whose config slice is any Encodable value (a config struct); it is converted to JSON.
     public init<C: Encodable>(name: String, codeVersion: String, config: C, inputs: [String: ObjectID] = [:],
+                              keyInputs: [String]? = nil,
                               body: @escaping (StageContext) throws -> [String: StageOutput]) throws {
-        self.init(name: name, codeVersion: codeVersion, config: try JSONValue.from(config), inputs: inputs, body: body)
+        self.init(name: name, codeVersion: codeVersion, config: try JSONValue.from(config), inputs: inputs,
+                  keyInputs: keyInputs, body: body)
     }
 
-    /// The inputs as hashed into the key and recorded in run.json: `name=<object id>`, sorted by name,
-    /// so that the key does not depend on dictionary order and a renamed input changes it.
+    /// The inputs as hashed into the key and recorded in run.json: `explicitKeyInputs` when given,
+    /// otherwise `name=<object id>` sorted by name, so that the key does not depend on dictionary
+    /// order and a renamed or swapped input changes it.
     public var keyInputs: [String] {
-        inputs.keys.sorted().map { $0 + "=" + inputs[$0]!.hex }
+        explicitKeyInputs ?? inputs.keys.sorted().map { $0 + "=" + inputs[$0]!.hex }
     }
 
     /// This stage's cache key.

@@ -151,3 +151,13 @@ final class FakeChain {
     #expect(try s1.key() != swapped.key())
     #expect(try s1.key() != bumped.key())
 }
+
+@Test func explicitKeyInputsReproduceAPlainStageKey() throws {
+    // `fairgen ingest` keys on [manifest digest, archive digest]; an ingest stage run by the pipeline
+    // must hit the same key file.
+    let manifest = Digests.sha256(Array("name: demo".utf8)).hex, archive = Digests.sha256([0x1f, 0x8b]).hex
+    let config: JSONValue = .object(["resolutions": .array([.number(16), .number(32)])])
+    let stage = Stage(name: "ingest", codeVersion: "1", config: config, keyInputs: [manifest, archive]) { _ in [:] }
+    #expect(try stage.key() == StageKey.compute(stage: "ingest", codeVersion: "1", config: config, inputs: [manifest, archive]))
+    #expect(stage.keyInputs == [manifest, archive])
+}
