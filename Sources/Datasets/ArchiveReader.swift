@@ -125,10 +125,7 @@ public final class ArchiveReader {
         while true {
             let got = archive_read_data(a, buffer, ArchiveReader.chunkSize)
             if got == 0 { break }
-            if got < 0 {
-                if Int32(got) == ARCHIVE_WARN { continue }
-                throw corrupt(a, location)
-            }
+            if got < 0 { throw corrupt(a, location) }
             n += Int64(got)
             totalBytesRead += Int64(got)
             if n > limits.maxEntryBytes {

@@ -35,13 +35,30 @@ public struct ImageSet: Sendable, Equatable {
     /// Bytes per image.
     public var imageBytes: Int { channels * resolution * resolution }
 
-    /// Image `i` as Float32 `[C,R,R]` in [0, 1].
+    /// Image `i` as Float32 `[C,R,R]` in [0, 1] (v / 255, correctly rounded, as `PNGCodec.decode` gives).
     public func image(_ i: Int) -> Tensor {
         let n = imageBytes
         var t = Tensor(zeros: [channels, resolution, resolution])
         pixels.withUnsafeBufferPointer { src in
             t.withUnsafeMutableBufferPointer { dst in
-                for k in 0..<n { dst[k] = Float(src[i &* n &+ k]) * (1 / 255) }
+                for k in 0..<n { dst[k] = Float(src[i &* n &+ k]) / 255 }
+            }
+        }
+        return t
+    }
+}
+
+extension ImageSet {
+    /// Images `indices` as one Float32 batch `[N,C,R,R]` in [0, 1].
+    public func batch(_ indices: [Int]) -> Tensor {
+        let n = imageBytes
+        var t = Tensor(zeros: [indices.count, channels, resolution, resolution])
+        pixels.withUnsafeBufferPointer { src in
+            t.withUnsafeMutableBufferPointer { dst in
+                for (b, i) in indices.enumerated() {
+                    precondition(i >= 0 && i < count, "ImageSet.batch: index \(i) of \(count)")
+                    for k in 0..<n { dst[b &* n &+ k] = Float(src[i &* n &+ k]) / 255 }
+                }
             }
         }
         return t
@@ -98,7 +115,8 @@ public func ingestArchive(manifest: Manifest, archivePath: String, limits: Inges
             decoder.add(entry)
         }
     }
-    decoder.flush()
+    decoder.finish()
+    let decoded = decoder.results
     guard let table else {
         throw DatasetError(.tableMissing, file: archivePath, location: "table", found: "no entry named \(quoted(manifest.table))",
                            expected: "the CSV table named by the manifest inside the archive")
@@ -106,7 +124,7 @@ public func ingestArchive(manifest: Manifest, archivePath: String, limits: Inges
     let imageColumn = manifest.imageColumn
     var channels = 1
     for (i, row) in table.rows.enumerated() {
-        guard let result = decoder.results[row.path] else {
+        guard let result = decoded[row.path] else {
             throw DatasetError(.missingImage, file: archivePath,
                                location: "\(manifest.table) row \(i + 2), column \(quoted(imageColumn))",
                                found: "\(quoted(row.path)), which is not in the archive", expected: "a path of a PNG entry in the archive",
@@ -122,7 +140,7 @@ public func ingestArchive(manifest: Manifest, archivePath: String, limits: Inges
         let per = channels * r * r
         var pixels = [UInt8](repeating: 0, count: table.rows.count * per)
         for (i, row) in table.rows.enumerated() {
-            guard case .success(let d) = decoder.results[row.path]! else { continue }
+            guard case .success(let d) = decoded[row.path]! else { continue }
             let plane = r * r
             let src = d.planes[ri]
             for c in 0..<channels {
@@ -142,53 +160,84 @@ struct DecodedImage: Sendable {
     let planes: [[UInt8]]
 }
 
-/// Collects PNG entries and decodes them in parallel batches on `Parallel.threads` workers.
-/// Each worker writes only its own result slot, so results do not depend on scheduling.
-final class BatchDecoder {
+/// Collects PNG entries and decodes them in parallel batches on `Parallel.threads` workers, on a
+/// background queue so that decoding overlaps with reading the archive. At most `maxInFlight` batches
+/// wait or run at once, so memory stays bounded even when reading outpaces decoding. Each worker writes
+/// only its own result slot, so results do not depend on scheduling.
+final class BatchDecoder: @unchecked Sendable {
     let file: String
     let resolutions: [Int]
     let maxSide: Int
     static let batchSize = 128
+    static let maxInFlight = 2
     private var pending: [ArchiveEntry] = []
-    private(set) var results: [String: Result<DecodedImage, DatasetError>] = [:]
+    /// Guarded by `lock`; complete after `finish()`.
+    private var decoded: [String: Result<DecodedImage, DatasetError>] = [:]
+    private let lock = NSLock()
+    private let queue = DispatchQueue(label: "fairgen.datasets.decode")
+    private let slots = DispatchSemaphore(value: BatchDecoder.maxInFlight)
 
     init(file: String, resolutions: [Int], maxSide: Int) {
         self.file = file; self.resolutions = resolutions; self.maxSide = maxSide
     }
 
+    /// Queues an entry; a full batch is handed to the decode queue.
     func add(_ entry: ArchiveEntry) {
         pending.append(entry)
-        if pending.count >= BatchDecoder.batchSize { flush() }
+        if pending.count >= BatchDecoder.batchSize { submit() }
     }
 
-    /// Drops results and pending entries whose names match `unwanted`.
+    /// Drops results and pending entries whose names match `unwanted` (waits for in-flight batches first).
     func forget(_ unwanted: (String) -> Bool) {
         pending.removeAll { unwanted($0.name) }
-        for name in results.keys where unwanted(name) { results[name] = nil }
+        queue.sync {}
+        lock.lock()
+        for name in decoded.keys where unwanted(name) { decoded[name] = nil }
+        lock.unlock()
     }
 
-    func flush() {
+    /// Decodes what is left and waits for every batch.
+    func finish() {
+        submit()
+        queue.sync {}
+    }
+
+    /// All results (call after `finish()`).
+    var results: [String: Result<DecodedImage, DatasetError>] {
+        lock.lock(); defer { lock.unlock() }
+        return decoded
+    }
+
+    private func submit() {
         if pending.isEmpty { return }
         let batch = pending
-        pending.removeAll(keepingCapacity: true)
-        var slots = [Result<DecodedImage, DatasetError>?](repeating: nil, count: batch.count)
-        slots.withUnsafeMutableBufferPointer { out in
-            Parallel.forEach(batch.count, work: .max, minWork: 0) { i in
-                out[i] = decodeOne(batch[i])
+        pending = []
+        slots.wait()
+        queue.async { [self] in
+            var out = [Result<DecodedImage, DatasetError>?](repeating: nil, count: batch.count)
+            out.withUnsafeMutableBufferPointer { o in
+                Parallel.forEach(batch.count, work: .max, minWork: 0) { i in o[i] = decodeOne(batch[i]) }
             }
+            lock.lock()
+            for (entry, r) in zip(batch, out) { decoded[entry.name] = r! }
+            lock.unlock()
+            slots.signal()
         }
-        for (entry, slot) in zip(batch, slots) { results[entry.name] = slot! }
     }
 
     private func decodeOne(_ entry: ArchiveEntry) -> Result<DecodedImage, DatasetError> {
         do {
-            let image = try PNGCodec.decode(entry.bytes, file: file, entry: entry.name, maxSide: maxSide)
-            let h = image.shape[1], w = image.shape[2]
+            let raw = try PNGCodec.decodeRaw(entry.bytes, file: file, entry: entry.name, maxSide: maxSide)
+            // Same-size 8-bit planes are copied without the Float round trip (bit-identical result).
+            var image: Tensor?
             let planes = resolutions.map { r -> [UInt8] in
-                let sized = (h == r && w == r) ? image : ImageResize.bilinear(image, height: r, width: r, antialias: true)
+                if raw.width == r && raw.height == r, let direct = raw.planar8() { return direct }
+                if image == nil { image = raw.tensor() }
+                let sized = (raw.width == r && raw.height == r) ? image!
+                    : ImageResize.bilinear(image!, height: r, width: r, antialias: true)
                 return quantise(sized)
             }
-            return .success(DecodedImage(channels: image.shape[0], planes: planes))
+            return .success(DecodedImage(channels: raw.outChannels, planes: planes))
         } catch let error as DatasetError {
             return .failure(error)
         } catch {

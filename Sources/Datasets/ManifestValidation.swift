@@ -215,8 +215,8 @@ struct ManifestReader {
         let keys = try mapping(node, "pipeline", allowed: ["base_resolution", "final_resolution", "ddpm", "upsampler",
                                                            "sample", "mix", "classifier", "evaluate"])
         var p = PipelineConfig()
-        if let n = keys["base_resolution"] { p.baseResolution = try int(n, "pipeline.base_resolution", min: 8, max: 1024) }
-        if let n = keys["final_resolution"] { p.finalResolution = try int(n, "pipeline.final_resolution", min: 8, max: 1024) }
+        if let n = keys["base_resolution"] { p.baseResolution = try int(n, "pipeline.base_resolution", min: 4, max: 1024) }
+        if let n = keys["final_resolution"] { p.finalResolution = try int(n, "pipeline.final_resolution", min: 4, max: 1024) }
         if let n = keys["ddpm"] {
             let k = try mapping(n, "pipeline.ddpm", allowed: ["steps", "batch", "lr", "schedule", "cond", "cond_drop", "ema"])
             var c = DDPMConfig()

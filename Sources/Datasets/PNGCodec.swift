@@ -43,6 +43,11 @@ public enum PNGCodec {
     /// Decodes PNG bytes to `[C,H,W]` Float32 in [0, 1] (C = 1 for gray, 3 for colour).
     /// The dimension limit is checked from the header before any pixel buffer exists.
     public static func decode(_ bytes: [UInt8], file: String, entry: String, maxSide: Int = 8192) throws -> Tensor {
+        try decodeRaw(bytes, file: file, entry: entry, maxSide: maxSide).tensor()
+    }
+
+    /// Decodes to libpng's interleaved samples (8-bit, or 16-bit linear and premultiplied when the file is 16-bit).
+    static func decodeRaw(_ bytes: [UInt8], file: String, entry: String, maxSide: Int) throws -> RawPNG {
         let location = "entry \(quoted(entry))"
         let h = try header(bytes, file: file, entry: entry)
         guard h.width >= 1, h.height >= 1, h.width <= maxSide, h.height <= maxSide else {
@@ -69,46 +74,18 @@ public enum PNGCodec {
         let wide = h.bitDepth == 16
         image.format = (color ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0) | (alpha ? UInt32(PNG_FORMAT_FLAG_ALPHA) : 0)
             | (wide ? UInt32(PNG_FORMAT_FLAG_LINEAR) : 0)
-        let inC = (color ? 3 : 1) + (alpha ? 1 : 0)
-        let outC = color ? 3 : 1
-        let pixels = h.width * h.height
-        var out = Tensor(zeros: [outC, h.height, h.width])
+        var raw = RawPNG(width: h.width, height: h.height, color: color, alpha: alpha, samples8: [], samples16: [])
+        let count = h.width * h.height * raw.inChannels
+        let ok: Int32
         if wide {
-            var raw = [UInt16](repeating: 0, count: pixels * inC)
-            let ok = raw.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
-            guard ok != 0 else { throw corrupt(&image, file: file, location: location) }
-            // libpng's linear output with alpha is already premultiplied (composited onto black).
-            let scale: Float = 1 / 65535
-            out.withUnsafeMutableBufferPointer { o in
-                raw.withUnsafeBufferPointer { r in
-                    for c in 0..<outC {
-                        let plane = c &* pixels
-                        for p in 0..<pixels { o[plane &+ p] = Float(r[p &* inC &+ c]) * scale }
-                    }
-                }
-            }
+            raw.samples16 = [UInt16](repeating: 0, count: count)
+            ok = raw.samples16.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
         } else {
-            var raw = [UInt8](repeating: 0, count: pixels * inC)
-            let ok = raw.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
-            guard ok != 0 else { throw corrupt(&image, file: file, location: location) }
-            let scale: Float = 1 / 255
-            out.withUnsafeMutableBufferPointer { o in
-                raw.withUnsafeBufferPointer { r in
-                    for c in 0..<outC {
-                        let plane = c &* pixels
-                        if alpha {
-                            let a = inC &- 1
-                            for p in 0..<pixels {
-                                o[plane &+ p] = Float(r[p &* inC &+ c]) * scale * (Float(r[p &* inC &+ a]) * scale)
-                            }
-                        } else {
-                            for p in 0..<pixels { o[plane &+ p] = Float(r[p &* inC &+ c]) * scale }
-                        }
-                    }
-                }
-            }
+            raw.samples8 = [UInt8](repeating: 0, count: count)
+            ok = raw.samples8.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
         }
-        return out
+        guard ok != 0 else { throw corrupt(&image, file: file, location: location) }
+        return raw
     }
 
     /// Encodes a `[1,H,W]` (gray) or `[3,H,W]` (RGB) image with values in [0, 1] as an 8-bit PNG in
@@ -159,5 +136,65 @@ public enum PNGCodec {
     private static func corrupt(_ image: inout png_image, file: String, location: String) -> DatasetError {
         DatasetError(.pngCorrupt, file: file, location: location, found: "a truncated or corrupt PNG (\(message(&image)))",
                      expected: "a complete, valid PNG")
+    }
+}
+
+/// A decoded PNG as libpng returns it: interleaved samples, 8-bit (`samples8`) or 16-bit (`samples16`).
+struct RawPNG {
+    let width: Int
+    let height: Int
+    let color: Bool
+    let alpha: Bool
+    var samples8: [UInt8]
+    var samples16: [UInt16]
+
+    var inChannels: Int { (color ? 3 : 1) + (alpha ? 1 : 0) }
+    var outChannels: Int { color ? 3 : 1 }
+
+    /// `[C,H,W]` Float32 in [0, 1], alpha composited onto black. (libpng's 16-bit linear output with
+    /// alpha is already premultiplied; 8-bit output is not, so it is multiplied here.)
+    func tensor() -> Tensor {
+        let inC = inChannels, outC = outChannels, pixels = width * height
+        var out = Tensor(zeros: [outC, height, width])
+        out.withUnsafeMutableBufferPointer { o in
+            if !samples16.isEmpty {
+                samples16.withUnsafeBufferPointer { r in
+                    for c in 0..<outC {
+                        let plane = c &* pixels
+                        for p in 0..<pixels { o[plane &+ p] = Float(r[p &* inC &+ c]) / 65535 }
+                    }
+                }
+                return
+            }
+            samples8.withUnsafeBufferPointer { r in
+                for c in 0..<outC {
+                    let plane = c &* pixels
+                    if alpha {
+                        let a = inC &- 1
+                        for p in 0..<pixels { o[plane &+ p] = Float(r[p &* inC &+ c]) / 255 * (Float(r[p &* inC &+ a]) / 255) }
+                    } else {
+                        for p in 0..<pixels { o[plane &+ p] = Float(r[p &* inC &+ c]) / 255 }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Planar `[C,H,W]` bytes straight from 8-bit samples without alpha (equal to `quantise(tensor())`), else nil.
+    func planar8() -> [UInt8]? {
+        guard samples16.isEmpty, !alpha else { return nil }
+        let c = inChannels, pixels = width * height
+        if c == 1 { return samples8 }
+        var out = [UInt8](repeating: 0, count: pixels * c)
+        out.withUnsafeMutableBufferPointer { o in
+            samples8.withUnsafeBufferPointer { r in
+                for ch in 0..<c {
+                    let plane = ch &* pixels
+                    for p in 0..<pixels { o[plane &+ p] = r[p &* c &+ ch] }
+                }
+            }
+        }
+        return out
     }
 }

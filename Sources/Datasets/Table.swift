@@ -136,6 +136,9 @@ public struct DatasetTable: Codable, Equatable, Sendable {
         if let error = reader.error {
             throw err(.invalidCell, row: rowNumber + 1, column: nil, found: "unreadable CSV (\(error))", expected: "valid CSV")
         }
+        guard !rows.isEmpty else {
+            throw err(.invalidCell, row: nil, column: nil, found: "a header without rows", expected: "at least one image row")
+        }
         // Vocabularies: sorted distinct non-blank values; blank = unknown (-1).
         var attributeValues: [[String]] = []
         for a in 0..<attrCols.count {

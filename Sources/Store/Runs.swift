@@ -56,6 +56,48 @@ extension Store {
         }
     }
 
+    /// Resolves `NAME`, `NAME/latest` or `NAME/vN` (`v3` or `v0003`) to an existing run.
+    public func resolveRun(_ reference: String) throws -> (dataset: String, version: Int) {
+        let parts = reference.split(separator: "/", maxSplits: 1).map(String.init)
+        guard let name = parts.first else { throw StoreError(.invalid, "empty run reference: expected NAME or NAME/vN") }
+        try Store.validateDatasetName(name)
+        guard FileIO.isDirectory(datasetPath(name)) else {
+            throw StoreError(.notFound, "dataset '\(name)' not found in store \(rootPath) (see `fairgen store ls`)")
+        }
+        let spec = parts.count > 1 ? parts[1] : "latest"
+        let version: Int
+        if spec == "latest" {
+            guard let v = try latestVersion(of: name) ?? versions(of: name).last else {
+                throw StoreError(.notFound, "dataset '\(name)' has no runs")
+            }
+            version = v
+        } else {
+            guard let v = Store.parseVersion(spec) else {
+                throw StoreError(.invalid, "invalid version '\(spec)' in '\(reference)': expected vN (e.g. v1 or v0001) or latest")
+            }
+            version = v
+        }
+        guard FileIO.isDirectory(runPath(name, version)) else {
+            throw StoreError(.notFound, "run \(name)/\(Store.versionName(version)) not found (versions: \(try versions(of: name).map(Store.versionName).joined(separator: ", ")))")
+        }
+        return (name, version)
+    }
+
+    /// Resolves `NAME/vN/path` or `NAME/latest/path` to a file of that run (run.json included).
+    public func resolveRunFile(_ reference: String) throws -> URL {
+        let parts = reference.split(separator: "/", maxSplits: 2).map(String.init)
+        guard parts.count == 3 else {
+            throw StoreError(.invalid, "invalid reference '\(reference)': expected an object id or NAME/vN/path")
+        }
+        let (name, version) = try resolveRun(parts[0] + "/" + parts[1])
+        if parts[2] != "run.json" { _ = try RunHandle.validateRelativePath(parts[2]) }
+        let path = runPath(name, version) + "/" + parts[2]
+        guard FileIO.exists(path), !FileIO.isDirectory(path) else {
+            throw StoreError(.notFound, "no file \(parts[2]) in run \(name)/\(Store.versionName(version)) (\(path))")
+        }
+        return URL(fileURLWithPath: path)
+    }
+
     /// Starts a new run of `dataset`: allocates the next version folder (atomically, with mkdir),
     /// writes run.json with status `running` and moves `latest` to it.
     public func createRun(dataset: String, codeVersion: String = "", manifest: JSONValue = .null,

@@ -1,8 +1,68 @@
 import ArgumentParser
+import Datasets
+import Foundation
+import Store
 
-/// `fairgen ingest` — not built yet; its issue replaces this file.
+/// `fairgen ingest MANIFEST`: validate a drop, store its dataset object, print the object id.
+/// The object is filed under the "ingest" stage key (manifest bytes + archive bytes + limits +
+/// resolutions), so ingesting the same drop again prints the same id without decoding anything.
 struct IngestCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ingest", abstract: "(not built yet)")
-    @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-    func run() throws { NotBuiltYet.exit("ingest") }
+    static let configuration = CommandConfiguration(
+        commandName: "ingest",
+        abstract: "Validate and ingest a drop; print the dataset object id."
+    )
+
+    /// Bumped when ingest's output for the same inputs changes (decode, resize or object format).
+    static let codeVersion = "ingest-1/dataset-object-\(DatasetObject.version)"
+
+    @Argument(help: ArgumentHelp("The drop's manifest (YAML or JSON); its archive must sit beside it.", valueName: "manifest"))
+    var manifest: String
+    @OptionGroup var location: StoreLocation
+
+    func run() throws {
+        do {
+            try ingest()
+        } catch let error as DatasetError {
+            throw CLIFailure.rejected(error.description)
+        }
+    }
+
+    private func ingest() throws {
+        // Validation first (names the file and key on failure; checks the archive sits beside it).
+        let parsed = try Manifest.load(path: manifest)
+        let archive = Manifest.archivePath(manifestPath: manifest, archive: parsed.archive)
+        let limits = IngestLimits()
+        let resolutions = parsed.resolutions
+
+        let store = try location.open(create: true)
+        let lock = try store.lockStore(.exclusive)
+        defer { lock.unlock() }
+
+        let manifestDigest = try Digests.sha256(fileAt: manifest).id
+        let archiveDigest = try Digests.sha256(fileAt: archive).id
+        let key = try StageKey.compute(stage: "ingest", codeVersion: Self.codeVersion,
+                                       config: Self.configSlice(limits: limits, resolutions: resolutions),
+                                       inputs: [manifestDigest.hex, archiveDigest.hex])
+        if let cached = try store.lookupObject(stage: "ingest", key: key) {
+            print(cached.hex)
+            return
+        }
+        let dataset = try ingestArchive(manifest: parsed, archivePath: archive, limits: limits, resolutions: resolutions)
+        let id = try store.objects.put(dataset.encode())
+        print(try store.record(stage: "ingest", key: key, object: id).hex)
+    }
+
+    /// The settings that shape ingest's output, hashed into its stage key.
+    static func configSlice(limits: IngestLimits, resolutions: [Int]) -> JSONValue {
+        let a = limits.archive
+        return .object([
+            "resolutions": .array(resolutions.map { .number(Double($0)) }),
+            "max_image_side": .number(Double(limits.maxImageSide)),
+            "max_entries": .number(Double(a.maxEntries)),
+            "max_total_bytes": .number(Double(a.maxTotalBytes)),
+            "max_entry_bytes": .number(Double(a.maxEntryBytes)),
+            "max_ratio": .number(a.maxRatio),
+            "ratio_threshold": .number(Double(a.ratioThreshold)),
+        ])
+    }
 }

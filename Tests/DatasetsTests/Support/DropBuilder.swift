@@ -5,7 +5,7 @@ import Tensors
 
 /// Archive container + compression filter written by `DropBuilder`.
 enum ArchiveKind: String, CaseIterable {
-    case tar, tarGz = "tar.gz", tarXz = "tar.xz", zip
+    case tar, tarGz = "tar.gz", tarXz = "tar.xz", tarZst = "tar.zst", zip
 }
 
 /// One entry to write. `zeros` streams that many zero bytes without holding them in memory.
@@ -50,6 +50,9 @@ enum DropBuilder {
         case .tarXz:
             check(archive_write_set_format_pax_restricted(a), a)
             check(archive_write_add_filter_xz(a), a)
+        case .tarZst:
+            check(archive_write_set_format_pax_restricted(a), a)
+            check(archive_write_add_filter_zstd(a), a)
         }
         check(archive_write_open_filename(a, path), a)
         let chunk = [UInt8](repeating: 0, count: 1 << 20)
