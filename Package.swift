@@ -47,7 +47,7 @@ let package = Package(
         // Benchmark workloads W1–W5 (same networks and JSON keys as shared/bench/torch_reference.py).
         .target(name: "Bench", dependencies: ["Models", "NN", "Tensors"], swiftSettings: fastMath),
         .target(name: "Pipeline", dependencies: [
-            "Diffusion", "Fairness", "Datasets", "Store", "Classifier", "Models", "NN", "Tensors",
+            "Diffusion", "Fairness", "Datasets", "Store", "Classifier", "Models", "NN", "Tensors", "CArchive",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Daemon", dependencies: [

@@ -1,0 +1,125 @@
+import Foundation
+import Logging
+import Store
+
+/// Runs stages against a store with the run-cache of DESIGN §1 and records each one in the run's
+/// run.json (docs/pipeline.md lists the fields):
+///
+/// 1. compute the stage key;
+/// 2. if `store/keys/<stage>/<key>` maps it to outputs whose objects exist, skip the body and reuse
+///    them (status `cached`);
+/// 3. otherwise mark the stage `running`, run the body, store its outputs as objects, record
+///    key → outputs, and mark it `complete` with wall time and peak RSS;
+/// 4. on an error, mark the stage and the run `failed` with the message and rethrow.
+///
+/// Every run.json change is an atomic rewrite (Store's `RunHandle`), so readers such as
+/// `fairgen store show` always see valid JSON.
+public final class StageRunner {
+    /// The store holding objects and keys.
+    public let store: Store
+    /// The run being recorded; nil runs stages without a run.json (tests, one-off commands).
+    public let run: RunHandle?
+    /// Where progress goes besides the callback: one info line per stage start/end and per step event.
+    public var logger: Logger
+    /// Minimum seconds between two `step` events of one stage (the last step is always reported).
+    public var progressInterval: Double
+    private let onEvent: (ProgressEvent) -> Void
+    private let clock: () -> Double
+
+    /// A runner. `onEvent` receives every progress event (synchronously, on the stage's thread).
+    public init(store: Store, run: RunHandle?, logger: Logger = Logger(label: "fairgen.pipeline"),
+                progressInterval: Double = 10, onEvent: @escaping (ProgressEvent) -> Void = { _ in }) {
+        self.store = store
+        self.run = run
+        self.logger = logger
+        self.progressInterval = progressInterval
+        self.onEvent = onEvent
+        self.clock = { Date().timeIntervalSinceReferenceDate }
+    }
+
+    /// Runs (or reuses) `stage` and returns its outputs by name.
+    @discardableResult
+    public func run(_ stage: Stage) throws -> [String: ObjectID] {
+        let key = try stage.key()
+        let inputs = stage.keyInputs
+        let start = clock()
+        if let outputs = try store.lookup(stage: stage.name, key: key) {
+            emit(.stageStarted(stage: stage.name, key: key.hex, cached: true))
+            try run?.stageStarted(stage.name, key: key, inputs: inputs)
+            let wall = clock() - start
+            try run?.stageFinished(stage.name, outputs: outputs, status: .cached, wallSeconds: wall)
+            emit(.stageFinished(stage: stage.name, status: .cached, wallSeconds: wall))
+            return outputs
+        }
+
+        emit(.stageStarted(stage: stage.name, key: key.hex, cached: false))
+        try run?.stageStarted(stage.name, key: key, inputs: inputs)
+        let scratch = store.root.appendingPathComponent("tmp")
+            .appendingPathComponent("stage-\(stage.name)-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        do {
+            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+            let context = StageContext(stage: stage.name, config: stage.config, inputs: stage.inputs, store: store,
+                                       scratch: scratch, progressInterval: progressInterval, clock: clock,
+                                       emit: { [weak self] in self?.emit($0) })
+            let produced = try stage.body(context)
+            guard !produced.isEmpty else { throw PipelineError("stage \(stage.name) produced no outputs") }
+            var outputs: [String: ObjectID] = [:]
+            for name in produced.keys.sorted() {
+                switch produced[name]! {
+                case .bytes(let bytes): outputs[name] = try store.objects.put(bytes)
+                case .file(let url): outputs[name] = try store.objects.put(contentsOf: url)
+                case .object(let id):
+                    guard store.objects.exists(id) else {
+                        throw PipelineError("stage \(stage.name): output '\(name)' object \(id.hex) is not in the store")
+                    }
+                    outputs[name] = id
+                }
+            }
+            // If another process recorded this key meanwhile, its outputs win (keys are written once).
+            let kept = try store.record(stage: stage.name, key: key, outputs: outputs)
+            let wall = clock() - start
+            try run?.stageFinished(stage.name, outputs: kept, status: .complete, wallSeconds: wall)
+            emit(.stageFinished(stage: stage.name, status: .complete, wallSeconds: wall))
+            return kept
+        } catch {
+            let wall = clock() - start
+            let message = "stage \(stage.name) failed: \(error)"
+            try? run?.stageFinished(stage.name, outputs: [:], status: .failed, wallSeconds: wall)
+            try? run?.fail(message)
+            emit(.stageFinished(stage: stage.name, status: .failed, wallSeconds: wall))
+            throw PipelineError(message)
+        }
+    }
+
+    private func emit(_ event: ProgressEvent) {
+        logger.info("\(StageRunner.describe(event))")
+        onEvent(event)
+    }
+
+    /// The log line for an event, e.g.
+    /// `train-ddpm: step 1200/6000 loss 0.0412 18.3 steps/s ETA 4m22s`.
+    public static func describe(_ event: ProgressEvent) -> String {
+        switch event {
+        case .stageStarted(let stage, let key, let cached):
+            return "\(stage): start (key \(key.prefix(12))\(cached ? ", cached" : ""))"
+        case .stageFinished(let stage, let status, let wall):
+            return "\(stage): \(status.rawValue) in \(formatDuration(wall))"
+        case .step(let stage, let step, let total, let loss, let rate, let eta):
+            var text = "\(stage): step \(step)/\(total)"
+            if let loss { text += " loss " + String(format: "%.4f", loss) }
+            text += " " + String(format: "%.1f", rate) + " steps/s ETA " + formatDuration(eta)
+            return text
+        }
+    }
+
+    /// `0.42s`, `12.0s`, `4m22s`, `1h03m`; `?` for an unknown (infinite or NaN) duration.
+    public static func formatDuration(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0 else { return "?" }
+        if seconds < 10 { return String(format: "%.2fs", seconds) }
+        if seconds < 60 { return String(format: "%.1fs", seconds) }
+        let s = Int(seconds.rounded())
+        if s < 3600 { return "\(s / 60)m" + String(format: "%02ds", s % 60) }
+        return "\(s / 3600)h" + String(format: "%02dm", (s % 3600) / 60)
+    }
+}

@@ -1,0 +1,217 @@
+import CArchive
+import Datasets
+import Foundation
+import Store
+
+/// One synthetic image with its labels, as stored in a shard: `NNNNNN.png` + `NNNNNN.json`
+/// (WebDataset layout, DESIGN §5).
+public struct SyntheticSample: Equatable, Sendable {
+    /// Sample number; the entry stem is this number with 6 digits (`000123`).
+    public var index: Int
+    /// PNG bytes (from `PNGCodec.encode`).
+    public var png: [UInt8]
+    /// Class name.
+    public var label: String
+    /// Attribute name → value (e.g. `skin_tone` → `dark`).
+    public var attributes: [String: String]
+    /// Seed of the sampler for this image (< 2^53 so that JSON keeps it exactly).
+    public var seed: UInt64
+    /// Classifier-free guidance weight w.
+    public var guidance: Double
+    /// `fair` (p(y) kept, p(a) uniform) or `translate` (img2img).
+    public var strategy: String
+
+    public init(index: Int, png: [UInt8], label: String, attributes: [String: String], seed: UInt64,
+                guidance: Double, strategy: String) {
+        self.index = index
+        self.png = png
+        self.label = label
+        self.attributes = attributes
+        self.seed = seed
+        self.guidance = guidance
+        self.strategy = strategy
+    }
+
+    /// The entry stem: `000123`.
+    public var stem: String { String(format: "%06d", index) }
+
+    /// The `.json` entry: canonical JSON `{"attributes":{…},"guidance":…,"label":…,"seed":…,"strategy":…}`.
+    public func metadataJSON() throws -> [UInt8] {
+        precondition(seed < (1 << 53), "sample seeds must be below 2^53 to survive JSON")
+        let value = JSONValue.object([
+            "label": .string(label),
+            "attributes": .object(attributes.mapValues { .string($0) }),
+            "seed": .number(Double(seed)),
+            "guidance": .number(guidance),
+            "strategy": .string(strategy),
+        ])
+        return Array(try CanonicalJSON.encode(value).utf8)
+    }
+}
+
+/// Writes synthetic samples into uncompressed tar shards (ustar, through libarchive) and puts each
+/// finished shard into the store. A shard is closed before a sample would push it over `maxShardBytes`
+/// (a sample's two entries always share a shard; a single sample larger than the cap gets its own shard).
+///
+/// Shard bytes depend only on the samples: every entry has mtime 0, uid/gid 0, no user/group names and
+/// mode 0644, so the same samples give the same shard object ids.
+public final class ShardWriter {
+    /// Default shard size cap (DESIGN: ≤ 1 GiB a shard).
+    public static let defaultMaxShardBytes: Int64 = 1 << 30
+    /// tar block size: each header and each entry's data is padded to it.
+    static let block: Int64 = 512
+
+    public let store: Store
+    public let maxShardBytes: Int64
+    private let directory: URL
+    private var archive: OpaquePointer?
+    private var currentPath: URL?
+    private var currentBytes: Int64 = 0
+    private var currentSamples = 0
+    private var shards: [ObjectID] = []
+
+    /// A writer that builds shard files in `directory` (e.g. a stage's scratch folder).
+    public init(store: Store, directory: URL, maxShardBytes: Int64 = ShardWriter.defaultMaxShardBytes) {
+        self.store = store
+        self.directory = directory
+        self.maxShardBytes = maxShardBytes
+    }
+
+    deinit {
+        if let a = archive { archive_write_free(a) }
+        if let p = currentPath { try? FileManager.default.removeItem(at: p) }
+    }
+
+    /// Bytes a sample adds to a tar: two headers plus both payloads padded to 512-byte blocks.
+    static func tarBytes(png: Int, json: Int) -> Int64 {
+        func padded(_ n: Int) -> Int64 { (Int64(n) + block - 1) / block * block }
+        return 2 * block + padded(png) + padded(json)
+    }
+
+    /// Appends one sample, rolling to a new shard first when it would not fit under the cap.
+    public func append(_ sample: SyntheticSample) throws {
+        let json = try sample.metadataJSON()
+        let size = ShardWriter.tarBytes(png: sample.png.count, json: json.count)
+        // The end-of-archive marker (two zero blocks) also counts against the cap.
+        if archive != nil, currentSamples > 0, currentBytes + size + 2 * ShardWriter.block > maxShardBytes {
+            try closeShard()
+        }
+        if archive == nil { try openShard() }
+        try writeEntry(name: sample.stem + ".png", bytes: sample.png)
+        try writeEntry(name: sample.stem + ".json", bytes: json)
+        currentBytes += size
+        currentSamples += 1
+    }
+
+    /// Closes the last shard and returns every shard's object id, in order.
+    public func finish() throws -> [ObjectID] {
+        if archive != nil { try closeShard() }
+        return shards
+    }
+
+    private func openShard() throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent(String(format: "shard-%05d.tar", shards.count))
+        guard let a = archive_write_new() else { throw PipelineError("libarchive: out of memory") }
+        // ustar carries no timestamps or extended headers beyond what we set; pad only to 512 bytes.
+        guard archive_write_set_format_ustar(a) == ARCHIVE_OK,
+              archive_write_add_filter_none(a) == ARCHIVE_OK,
+              archive_write_set_bytes_per_block(a, 512) == ARCHIVE_OK,
+              archive_write_set_bytes_in_last_block(a, 1) == ARCHIVE_OK,
+              archive_write_open_filename(a, path.path) == ARCHIVE_OK else {
+            let message = ShardWriter.errorText(a)
+            archive_write_free(a)
+            throw PipelineError("cannot create shard \(path.path): \(message)")
+        }
+        archive = a
+        currentPath = path
+        currentBytes = 0
+        currentSamples = 0
+    }
+
+    private func writeEntry(name: String, bytes: [UInt8]) throws {
+        guard let a = archive, let entry = archive_entry_new() else { throw PipelineError("libarchive: out of memory") }
+        defer { archive_entry_free(entry) }
+        archive_entry_set_pathname(entry, name)
+        archive_entry_set_size(entry, la_int64_t(bytes.count))
+        archive_entry_set_filetype(entry, FG_AE_IFREG)
+        archive_entry_set_perm(entry, 0o644)
+        archive_entry_set_mtime(entry, 0, 0)
+        archive_entry_set_uid(entry, 0)
+        archive_entry_set_gid(entry, 0)
+        guard archive_write_header(a, entry) == ARCHIVE_OK else {
+            throw PipelineError("shard \(currentPath?.path ?? ""): cannot write header of \(name): \(ShardWriter.errorText(a))")
+        }
+        let written = bytes.withUnsafeBytes { archive_write_data(a, $0.baseAddress, $0.count) }
+        guard written == bytes.count else {
+            throw PipelineError("shard \(currentPath?.path ?? ""): short write of \(name): \(ShardWriter.errorText(a))")
+        }
+    }
+
+    private func closeShard() throws {
+        guard let a = archive, let path = currentPath else { return }
+        archive = nil
+        currentPath = nil
+        let closed = archive_write_close(a)
+        let message = ShardWriter.errorText(a)
+        archive_write_free(a)
+        defer { try? FileManager.default.removeItem(at: path) }
+        guard closed == ARCHIVE_OK else { throw PipelineError("cannot finish shard \(path.path): \(message)") }
+        shards.append(try store.objects.put(contentsOf: path))
+    }
+
+    static func errorText(_ a: OpaquePointer) -> String {
+        archive_error_string(a).map { String(cString: $0) } ?? "unknown libarchive error"
+    }
+}
+
+/// Reads shards written by `ShardWriter` back into samples, through the Datasets archive reader (so
+/// the usual entry-name, link and size limits apply).
+public enum ShardReader {
+    /// The samples of one shard object, in archive order. Throws when a `.png` lacks its `.json` (or
+    /// the reverse), or when a `.json` is not the expected metadata object.
+    public static func read(_ shard: ObjectID, store: Store, limits: ArchiveLimits = ArchiveLimits()) throws -> [SyntheticSample] {
+        let path = store.objects.path(for: shard).path
+        var pngs: [String: [UInt8]] = [:]
+        var metas: [String: [UInt8]] = [:]
+        var order: [String] = []
+        try ArchiveReader(path: path, limits: limits).forEachEntry { entry in
+            let stem = String(entry.name.prefix { $0 != "." })
+            if entry.name.hasSuffix(".png") { pngs[stem] = entry.bytes }
+            else if entry.name.hasSuffix(".json") { metas[stem] = entry.bytes }
+            else { throw PipelineError("shard \(path): unexpected entry \(entry.name) (expected NNNNNN.png / NNNNNN.json)") }
+            if !order.contains(stem) { order.append(stem) }
+        }
+        return try order.map { stem in
+            guard let png = pngs[stem], let meta = metas[stem] else {
+                throw PipelineError("shard \(path): sample \(stem) needs both \(stem).png and \(stem).json")
+            }
+            return try decode(stem: stem, png: png, meta: meta, shard: path)
+        }
+    }
+
+    /// The samples of several shards, concatenated in order.
+    public static func read(_ shards: [ObjectID], store: Store, limits: ArchiveLimits = ArchiveLimits()) throws -> [SyntheticSample] {
+        try shards.flatMap { try read($0, store: store, limits: limits) }
+    }
+
+    private static func decode(stem: String, png: [UInt8], meta: [UInt8], shard: String) throws -> SyntheticSample {
+        func bad(_ field: String, _ expected: String) -> PipelineError {
+            PipelineError("shard \(shard): \(stem).json field '\(field)': expected \(expected)")
+        }
+        guard let index = Int(stem) else { throw PipelineError("shard \(shard): entry stem \(stem) is not a number") }
+        let value = try JSONValue.parse(meta)
+        guard case .string(let label)? = value["label"] else { throw bad("label", "a string") }
+        guard case .object(let attrs)? = value["attributes"] else { throw bad("attributes", "an object of strings") }
+        var attributes: [String: String] = [:]
+        for (k, v) in attrs {
+            guard case .string(let s) = v else { throw bad("attributes.\(k)", "a string") }
+            attributes[k] = s
+        }
+        guard case .number(let seed)? = value["seed"], seed >= 0, seed == seed.rounded() else { throw bad("seed", "a non-negative integer") }
+        guard case .number(let guidance)? = value["guidance"] else { throw bad("guidance", "a number") }
+        guard case .string(let strategy)? = value["strategy"] else { throw bad("strategy", "a string") }
+        return SyntheticSample(index: index, png: png, label: label, attributes: attributes, seed: UInt64(seed),
+                               guidance: guidance, strategy: strategy)
+    }
+}
