@@ -30,7 +30,8 @@ enum CLI {
 
     /// Runs `fairgen args…` in `directory` with extra environment variables (FAIRGEN_STORE is
     /// removed unless given, so the caller's environment cannot leak in).
-    static func run(_ args: [String], in directory: URL, env: [String: String] = [:]) throws -> CLIResult {
+    static func run(_ args: [String], in directory: URL, env: [String: String] = [:],
+                    timeout: TimeInterval = 600) throws -> CLIResult {
         let process = Process()
         process.executableURL = executable
         process.arguments = args
@@ -51,11 +52,21 @@ enum CLI {
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)
         try process.run()
-        process.waitUntilExit()
+        // A hung child must fail its test, not stall the whole suite until CI's deadline.
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        var timedOut = false
+        if process.isRunning {
+            timedOut = true
+            process.terminate()
+            process.waitUntilExit()
+        }
         let out = try Data(contentsOf: outURL)
         let err = try Data(contentsOf: errURL)
-        return CLIResult(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-                         stderr: String(decoding: err, as: UTF8.self), stdoutBytes: out)
+        let stderr = String(decoding: err, as: UTF8.self)
+        return CLIResult(status: timedOut ? 124 : process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
+                         stderr: timedOut ? "timed out after \(Int(timeout)) s: fairgen \(args.joined(separator: " "))\n" + stderr : stderr,
+                         stdoutBytes: out)
     }
 }
 

@@ -35,7 +35,7 @@ private struct PopulatedStore {
         #expect(bogus.status == 2)
         #expect(bogus.stderr.contains("frobnicate"))
         #expect(try s.run("store", "show").status == 2)  // missing argument
-        #expect(try s.run("watch").status == 2)  // not built yet
+        #expect(try s.run("store", "ls", "--no-such-flag").status == 2)
         let help = try s.run("store", "--help")
         #expect(help.status == 0)
         #expect(help.stdout.contains("verify"))
