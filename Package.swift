@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "Pipeline", dependencies: [
             "Diffusion", "Fairness", "Datasets", "Store", "Classifier", "Models", "NN", "Tensors", "CArchive",
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: fastMath),
         .target(name: "Daemon", dependencies: [
             "Pipeline", "Store", "Datasets",
             .product(name: "Logging", package: "swift-log"),
@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "ClassifierTests", dependencies: ["Classifier", "Datasets", "Fairness", "Models", "NN", "Tensors"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Daemon", "Store", "Datasets"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Daemon", "Store", "Datasets", "NN", "Tensors"]),
         .testTarget(name: "CLITests", dependencies: ["fairgen"]),
     ]
 )

@@ -31,6 +31,17 @@ public struct Cascade {
         let low = baseSampler.sample(model: base, shape: [n, channels, conditioner.baseSize.h, conditioner.baseSize.w],
                                      cond: cond, seed: seed, firstIndex: firstIndex,
                                      progress: progress.map { p in { k, _ in p(k, total) } })
+        let final = refine(low, cond: cond, channels: channels, seed: seed, firstIndex: firstIndex,
+                           progress: progress.map { p in { k, _ in p(baseTotal + k, total) } })
+        return (low, final)
+    }
+
+    /// The upsampler half of `sample`: brings base-resolution images `low` [N, C, h, w] in [−1, 1] (base samples,
+    /// or img2img translations) to the final resolution under `cond`, with the same seeding as `sample`.
+    public func refine(_ low: Tensor, cond: Tensor, channels: Int, seed: UInt64, firstIndex: Int = 0,
+                       progress: ((Int, Int) -> Void)? = nil) -> Tensor {
+        let n = cond.shape[0]
+        let upTotal = upsamplerSampler.timesteps().count
         let upSeed = seed ^ 0x5550_5341_4D50_4C45
         let s = conditioner.samplingLevel
         var rngs = Sampler.sampleRNGs(seed: upSeed, firstIndex: firstIndex, count: n)
@@ -49,7 +60,7 @@ public struct Cascade {
         Sampler.fillNoise(&x, rngs: &rngs)
         let final = upsamplerSampler.denoise(model: upsampler, from: x, timesteps: upsamplerSampler.timesteps(),
                                              cond: upCond, nullCond: upNull, lowRes: lowRes, rngs: &rngs,
-                                             progress: progress.map { p in { k, _ in p(baseTotal + k, total) } })
-        return (low, final)
+                                             progress: progress.map { p in { k, _ in p(k, upTotal) } })
+        return final
     }
 }

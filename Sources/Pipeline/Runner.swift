@@ -23,6 +23,8 @@ public final class StageRunner {
     public var logger: Logger
     /// Minimum seconds between two `step` events of one stage (the last step is always reported).
     public var progressInterval: Double
+    /// Polled by long stages (see `StageContext.shouldStop`); the daemon sets it on SIGTERM.
+    public var shouldStop: () -> Bool = { false }
     private let onEvent: (ProgressEvent) -> Void
     private let clock: () -> Double
 
@@ -54,13 +56,18 @@ public final class StageRunner {
 
         emit(.stageStarted(stage: stage.name, key: key.hex, cached: false))
         try run?.stageStarted(stage.name, key: key, inputs: inputs)
+        // Named by the key, so that the scratch folder of a process that died running this same stage
+        // (only one process runs a key: the dataset lock) is found and cleared here.
         let scratch = store.root.appendingPathComponent("tmp")
-            .appendingPathComponent("stage-\(stage.name)-\(UUID().uuidString)")
+            .appendingPathComponent("stage-\(stage.name)-\(key.hex.prefix(16))")
+        try? FileManager.default.removeItem(at: scratch)
         defer { try? FileManager.default.removeItem(at: scratch) }
+        let resumeDirectory = StageRunner.resumeDirectory(store: store, stage: stage.name, key: key)
         do {
             try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
             let context = StageContext(stage: stage.name, config: stage.config, inputs: stage.inputs, store: store,
-                                       scratch: scratch, progressInterval: progressInterval, clock: clock,
+                                       scratch: scratch, key: key, resumeDirectory: resumeDirectory,
+                                       shouldStop: shouldStop, progressInterval: progressInterval, clock: clock,
                                        emit: { [weak self] in self?.emit($0) })
             let produced = try stage.body(context)
             guard !produced.isEmpty else { throw PipelineError("stage \(stage.name) produced no outputs") }
@@ -78,10 +85,18 @@ public final class StageRunner {
             }
             // If another process recorded this key meanwhile, its outputs win (keys are written once).
             let kept = try store.record(stage: stage.name, key: key, outputs: outputs)
+            try? FileManager.default.removeItem(at: resumeDirectory)
+            rmdir(resumeDirectory.deletingLastPathComponent().path)      // `resume/` itself, once empty
             let wall = clock() - start
             try run?.stageFinished(stage.name, outputs: kept, status: .complete, wallSeconds: wall)
             emit(.stageFinished(stage: stage.name, status: .complete, wallSeconds: wall))
             return kept
+        } catch let interrupted as StageInterrupted {
+            let wall = clock() - start
+            try? run?.stageFinished(stage.name, outputs: [:], status: .pending, wallSeconds: wall)
+            try? run?.markInterrupted()
+            emit(.stageFinished(stage: stage.name, status: .pending, wallSeconds: wall))
+            throw interrupted
         } catch {
             let wall = clock() - start
             let message = "stage \(stage.name) failed: \(error)"
@@ -90,6 +105,12 @@ public final class StageRunner {
             emit(.stageFinished(stage: stage.name, status: .failed, wallSeconds: wall))
             throw PipelineError(message)
         }
+    }
+
+    /// Where stage `stage` with `key` keeps its crash-surviving state.
+    public static func resumeDirectory(store: Store, stage: String, key: StageKey) -> URL {
+        store.root.appendingPathComponent("tmp").appendingPathComponent("resume")
+            .appendingPathComponent("\(stage)-\(key.hex.prefix(16))")
     }
 
     private func emit(_ event: ProgressEvent) {

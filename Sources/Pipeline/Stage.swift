@@ -92,6 +92,15 @@ public final class StageContext {
     /// A private folder for temporary files (under `store/tmp/`, on the objects' file system so that
     /// files move in cheaply); removed after the stage ends.
     public let scratch: URL
+    /// This stage's key.
+    public let key: StageKey
+    /// A folder that survives a crash (`store/tmp/resume/<stage>-<key>/`): long stages keep their
+    /// training checkpoints here so that a rerun of the same key resumes instead of starting over.
+    /// The runner removes it once the stage's outputs are recorded.
+    public let resumeDirectory: URL
+    /// Polled by long stages between steps; when it returns true they checkpoint into
+    /// `resumeDirectory` and throw `StageInterrupted`.
+    public let shouldStop: () -> Bool
 
     private let emit: (ProgressEvent) -> Void
     private let minInterval: Double
@@ -100,8 +109,12 @@ public final class StageContext {
     private var lastEmit: Double = -Double.infinity
 
     init(stage: String, config: JSONValue, inputs: [String: ObjectID], store: Store, scratch: URL,
+         key: StageKey, resumeDirectory: URL, shouldStop: @escaping () -> Bool,
          progressInterval: Double, clock: @escaping () -> Double, emit: @escaping (ProgressEvent) -> Void) {
         self.stage = stage
+        self.key = key
+        self.resumeDirectory = resumeDirectory
+        self.shouldStop = shouldStop
         self.config = config
         self.inputs = inputs
         self.store = store
@@ -136,6 +149,14 @@ public final class StageContext {
         let eta = rate > 0 ? Double(max(total - step, 0)) / rate : .infinity
         emit(.step(stage: stage, step: step, total: total, loss: loss, rate: rate, etaSeconds: eta))
     }
+}
+
+/// Thrown by a stage that stopped because `StageContext.shouldStop` said so; its progress is saved in
+/// the resume folder and a rerun continues from there.
+public struct StageInterrupted: Error, CustomStringConvertible, Sendable {
+    public let stage: String
+    public init(stage: String) { self.stage = stage }
+    public var description: String { "stage \(stage) interrupted (progress saved; it resumes on the next run)" }
 }
 
 /// An error raised by the pipeline itself (missing input, stage failure), with a readable message.

@@ -1,6 +1,7 @@
 import Daemon
 import Foundation
 import Logging
+import Pipeline
 
 /// Shared plumbing of `fairgen watch` and `fairgen reprocess`: folder defaults, logging, the runner.
 enum DaemonCLI {
@@ -23,16 +24,6 @@ enum DaemonCLI {
         }
     }
 
-    /// The runner the CLI wires into the daemon.
-    static func runner() -> any JobRunner { PipelineNotBuiltRunner() }
-}
-
-/// TEMPORARY — replaced by the Pipeline module's runner when the pipeline lands (issue 6, Pipeline
-/// part). Until then every job fails with a clear reason, so a drop ends in `inbox/.failed/` with an
-/// `error.json` saying why, instead of sitting in the inbox.
-struct PipelineNotBuiltRunner: JobRunner {
-    func run(job: Job, context: JobContext) throws -> JobResult {
-        .failed(JobError(stage: "pipeline", message: "pipeline not built yet",
-                         hint: "this fairgen build has the daemon but not the training pipeline; use a newer build"))
-    }
+    /// The runner the CLI wires into the daemon: the whole chain, with `profile` (default `default`).
+    static func runner(profile: Profile = .default) -> any JobRunner { ChainJobRunner(profile: profile) }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import Pipeline
 import Store
 
 /// `fairgen ingest MANIFEST`: validate a drop, store its dataset object, print the object id.
@@ -12,8 +13,7 @@ struct IngestCommand: ParsableCommand {
         abstract: "Validate and ingest a drop; print the dataset object id."
     )
 
-    /// Bumped when ingest's output for the same inputs changes (decode, resize or object format).
-    static let codeVersion = "ingest-1/dataset-object-\(DatasetObject.version)"
+    static var codeVersion: String { IngestStage.codeVersion }
 
     @Argument(help: ArgumentHelp("The drop's manifest (YAML or JSON); its archive must sit beside it.", valueName: "manifest"))
     var manifest: String
@@ -47,22 +47,12 @@ struct IngestCommand: ParsableCommand {
             print(cached.hex)
             return
         }
-        let dataset = try ingestArchive(manifest: parsed, archivePath: archive, limits: limits, resolutions: resolutions)
+        let dataset = try IngestStage.datasetObject(manifest: parsed, archivePath: archive, limits: limits)
         let id = try store.objects.put(dataset.encode())
         print(try store.record(stage: "ingest", key: key, object: id).hex)
     }
 
-    /// The settings that shape ingest's output, hashed into its stage key.
     static func configSlice(limits: IngestLimits, resolutions: [Int]) -> JSONValue {
-        let a = limits.archive
-        return .object([
-            "resolutions": .array(resolutions.map { .number(Double($0)) }),
-            "max_image_side": .number(Double(limits.maxImageSide)),
-            "max_entries": .number(Double(a.maxEntries)),
-            "max_total_bytes": .number(Double(a.maxTotalBytes)),
-            "max_entry_bytes": .number(Double(a.maxEntryBytes)),
-            "max_ratio": .number(a.maxRatio),
-            "ratio_threshold": .number(Double(a.ratioThreshold)),
-        ])
+        IngestStage.configSlice(limits: limits, resolutions: resolutions)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Daemon
 import Foundation
 import Logging
+import Pipeline
 
 /// `fairgen reprocess (NAME | --all) [--if-stale] [--foreground]`: new runs for cron (thin layer over
 /// `Reprocess` and `Daemon.runNow`).
@@ -16,6 +17,8 @@ struct ReprocessCommand: ParsableCommand {
     var ifStale = false
     @Flag(help: "Run the jobs now in this process instead of queueing them for the daemon.") var foreground = false
     @Option(help: "Store folder (default: $FAIRGEN_STORE or ./store).") var store: String?
+    /// Used with --foreground: quick | default | paper.
+    @Option(help: "Pipeline profile for --foreground: quick | default | paper") var profile: Profile = .default
 
     func validate() throws {
         if (name == nil) == !all { throw ValidationError("give either a dataset NAME or --all") }
@@ -51,7 +54,7 @@ struct ReprocessCommand: ParsableCommand {
             DaemonCLI.bootstrapLogging()
             var config = DaemonConfig(inbox: DaemonCLI.inbox(nil), store: storeURL)
             config.jobs = 1
-            let daemon = Daemon(config: config, runner: DaemonCLI.runner(), logger: Logger(label: "fairgen.reprocess"))
+            let daemon = Daemon(config: config, runner: DaemonCLI.runner(profile: profile), logger: Logger(label: "fairgen.reprocess"))
             daemon.installSignalHandlers()
             do {
                 for (id, state) in try daemon.runNow(ids: queued) {

@@ -1,8 +1,77 @@
 import ArgumentParser
+import Datasets
+import Daemon
+import Foundation
+import Logging
+import Pipeline
+import Store
 
-/// `fairgen run` — not built yet; its issue replaces this file.
+/// `fairgen run MANIFEST`: the whole chain for one drop, in the foreground (no inbox, no queue).
 struct RunCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "run", abstract: "(not built yet)")
-    @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-    func run() throws { NotBuiltYet.exit("run") }
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the whole chain for one manifest in the foreground and print the summary table.",
+        discussion: "Stages already in the store's run-cache are reused; Ctrl-C checkpoints and stops (run again to resume).")
+
+    @Argument(help: ArgumentHelp("The drop's manifest (YAML or JSON); its archive must sit beside it.", valueName: "manifest"))
+    var manifest: String
+    @OptionGroup var location: StoreLocation
+    /// quick: CI-sized (minutes); default: CPU-sized; paper: the paper's hyperparameters (big machines).
+    @Option(help: "quick | default | paper") var profile: Profile = .default
+    @Option(help: "Threads for the math (the same count gives the same checkpoints).") var threads = 2
+
+    func run() throws {
+        DaemonCLI.bootstrapLogging()
+        let store = try location.open(create: true)
+        let result = try ChainCLI.run(manifestPath: manifest, store: store, profile: profile, threads: threads)
+        print(SummaryTable.render(result.metrics), terminator: "")
+        print("report: \(result.runDirectory.appendingPathComponent("report.html").path)")
+    }
+}
+
+extension Profile: ExpressibleByArgument {}
+
+/// Shared by `run` and `demo`: runs the chain with SIGINT/SIGTERM turned into a checkpoint-and-stop,
+/// and maps its errors to DESIGN §8's exit codes.
+enum ChainCLI {
+    static func run(manifestPath: String, store: Store, profile: Profile, threads: Int) throws -> Chain.Result {
+        let stop = StopFlag.install()
+        var options = Chain.Options(profile: profile, threads: threads, logger: Logger(label: "fairgen.run"))
+        options.shouldStop = { stop.isSet }
+        options.codeVersion = FairgenVersion.code
+        do {
+            return try Chain.run(manifestPath: manifestPath, store: store, options: options)
+        } catch let e as DatasetError {
+            throw CLIFailure.rejected(e.description)
+        } catch let e as StageInterrupted {
+            Console.error("fairgen: \(e.description)")
+            throw ExitCode(130)
+        } catch let e as PipelineError {
+            throw CLIFailure.rejected("fairgen: \(e.message)")
+        }
+    }
+}
+
+/// Set by SIGINT / SIGTERM; the chain polls it between training steps.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set = false
+    private var sources: [DispatchSourceSignal] = []
+
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return set }
+
+    static func install() -> StopFlag {
+        let flag = StopFlag()
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                flag.lock.lock(); flag.set = true; flag.lock.unlock()
+                Console.error("fairgen: stopping after the current step (checkpointing)…")
+            }
+            source.resume()
+            flag.sources.append(source)
+        }
+        return flag
+    }
 }

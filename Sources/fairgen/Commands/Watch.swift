@@ -2,6 +2,7 @@ import ArgumentParser
 import Daemon
 import Foundation
 import Logging
+import Pipeline
 
 /// `fairgen watch`: the daemon (thin layer over `Daemon`).
 struct WatchCommand: ParsableCommand {
@@ -15,6 +16,8 @@ struct WatchCommand: ParsableCommand {
     @Flag(help: "Process what is there (drops and queued jobs), then exit.") var once = false
     @Option(help: "How long files must stay unchanged: 2s, 500ms or seconds.") var settle = "2s"
     @Option(help: "Jobs run at the same time (never two of one dataset).") var jobs = 1
+    /// quick: CI-sized (minutes); default: CPU-sized; paper: the paper's hyperparameters (big machines).
+    @Option(help: "Pipeline profile: quick | default | paper") var profile: Profile = .default
 
     func validate() throws {
         guard DaemonConfig.parseSeconds(settle) != nil else {
@@ -29,7 +32,7 @@ struct WatchCommand: ParsableCommand {
         config.once = once
         config.settle = DaemonConfig.parseSeconds(settle)!
         config.jobs = jobs
-        let daemon = Daemon(config: config, runner: DaemonCLI.runner(), logger: Logger(label: "fairgen.daemon"))
+        let daemon = Daemon(config: config, runner: DaemonCLI.runner(profile: profile), logger: Logger(label: "fairgen.daemon"))
         daemon.installSignalHandlers()
         do {
             try daemon.run()

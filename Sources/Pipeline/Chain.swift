@@ -1,0 +1,182 @@
+import Datasets
+import Foundation
+import Logging
+import Store
+
+/// The whole chain of DESIGN §1 for one drop: ingest → train-ddpm → train-upsampler → fair-sample →
+/// classify (every variant × seed; the α mix happens inside) → evaluate, recorded as one version
+/// `store/datasets/NAME/vNNNN/` with metrics.json, report.html, checkpoints, shards and sample grids.
+///
+/// Every stage goes through `StageRunner`, so a stage whose key is already in `store/keys/` is reused:
+/// dropping the same archive again makes a new version in seconds. A run that was interrupted (stop
+/// request, or a crash: its run.json still says `running`) for the same request is reopened rather than
+/// duplicated, and its training stages resume from their last checkpoint.
+public enum Chain {
+    /// Version of the chain's own code (how it files results); stage versions are separate.
+    public static let codeVersion = "fairgen-chain-1"
+
+    /// What a finished chain reports.
+    public struct Result: Sendable {
+        public var dataset: String
+        public var version: Int
+        public var runDirectory: URL
+        public var metrics: MetricsSummary
+        /// Stages whose outputs were reused from the run-cache, and those that ran.
+        public var cachedStages: [String]
+        public var ranStages: [String]
+    }
+
+    /// Options of one chain run.
+    public struct Options {
+        public var profile: Profile
+        public var threads: Int
+        public var logger: Logger
+        /// Seconds between two progress lines of one stage.
+        public var progressInterval: Double
+        /// Polled between training steps and stages; true → checkpoint and throw `StageInterrupted`.
+        public var shouldStop: () -> Bool
+        /// Every progress event (besides the log line).
+        public var onEvent: (ProgressEvent) -> Void
+        /// Recorded as the run's `code_version` (`fairgen reprocess --if-stale` compares it).
+        public var codeVersion: String = Chain.codeVersion
+
+        public init(profile: Profile = .default, threads: Int = 2, logger: Logger = Logger(label: "fairgen.pipeline"),
+                    progressInterval: Double = 10, shouldStop: @escaping () -> Bool = { false },
+                    onEvent: @escaping (ProgressEvent) -> Void = { _ in }) {
+            self.profile = profile; self.threads = threads; self.logger = logger
+            self.progressInterval = progressInterval; self.shouldStop = shouldStop; self.onEvent = onEvent
+        }
+    }
+
+    /// Runs the chain for the drop whose manifest is at `manifestPath` into `store`. The archive is the
+    /// manifest's `archive:` beside it, or `archivePath` (a reprocess uses the copy kept in the store).
+    public static func run(manifestPath: String, archivePath: String? = nil, store: Store, options: Options) throws -> Result {
+        let manifest = try Manifest.load(path: manifestPath, requireArchive: archivePath == nil)
+        let archive = archivePath ?? Manifest.archivePath(manifestPath: manifestPath, archive: manifest.archive)
+        let config = ChainConfig.resolve(manifest: manifest, profile: options.profile, threads: options.threads)
+        let ingest = try IngestStage.stage(manifestPath: manifestPath, manifest: manifest, archivePath: archive)
+
+        let datasetLock: StoreLock
+        do {
+            datasetLock = try store.lockDataset(manifest.name, wait: 0)
+        } catch {
+            throw PipelineError("dataset \(manifest.name) is being processed by another fairgen process (\(error))")
+        }
+        defer { datasetLock.unlock() }
+        // Shared: runs of different datasets proceed together; gc (exclusive) waits for them.
+        let storeLock = try store.lockStore(.shared, wait: nil)
+        defer { storeLock.unlock() }
+
+        // The request identifies "the same job": same drop bytes, same resolved configuration.
+        let request = try ingest.key().hex + "/" + StageKey.compute(stage: "chain", codeVersion: codeVersion,
+                                                                     config: JSONValue.from(config), inputs: []).hex
+        let run = try openOrCreateRun(store: store, manifest: manifest, config: config, request: request,
+                                      codeVersion: options.codeVersion, logger: options.logger)
+        // Keep the drop itself (content-addressed, so stored once): a later reprocess re-reads it from here.
+        try run.link(store.objects.put(contentsOf: URL(fileURLWithPath: archive)), as: "input/" + inputName(manifest.archive))
+        var cached: [String] = [], ran: [String] = []
+        let runner = StageRunner(store: store, run: run, logger: options.logger, progressInterval: options.progressInterval) { event in
+            if case .stageFinished(let stage, let status, _) = event {
+                if status == .cached { cached.append(stage) } else if status == .complete { ran.append(stage) }
+            }
+            options.onEvent(event)
+        }
+        runner.shouldStop = options.shouldStop
+        func step(_ stage: Stage) throws -> [String: ObjectID] {
+            if options.shouldStop() {
+                try? run.markInterrupted()
+                throw StageInterrupted(stage: stage.name)
+            }
+            return try runner.run(stage)
+        }
+
+        let dataset = try step(ingest)[Store.singleOutputName]!
+        let ddpm = try step(DiffusionStages.trainDDPM(config: config, dataset: dataset))["checkpoint"]!
+        var upsampler: ObjectID? = nil
+        if config.upsampler != nil {
+            upsampler = try step(DiffusionStages.trainUpsampler(config: config, dataset: dataset))["checkpoint"]!
+        }
+        let sampled = try step(FairSampleStage.stage(config: config, dataset: dataset, ddpm: ddpm, upsampler: upsampler))
+        let shards = sampled.keys.filter { $0.hasPrefix("shard-") }.sorted().map { sampled[$0]! }
+        let resolution = config.upsampler?.to ?? config.ddpm.resolution
+
+        var predictions: [String: ObjectID] = [:]
+        var classifiers: [(String, ObjectID)] = []
+        for variant in config.variants {
+            for seed in 0..<config.classify.seeds {
+                let out = try step(ClassifyStage.stage(config: config, variant: variant, seed: seed, resolution: resolution,
+                                                       dataset: dataset, shards: shards))
+                predictions["\(variant.name)/seed\(seed)"] = out["predictions"]!
+                classifiers.append(("checkpoints/classifier-\(variant.name)-seed\(seed).safetensors", out["checkpoint"]!))
+            }
+        }
+        let evaluated = try step(EvaluateStage.stage(config: config, dataset: dataset, predictions: predictions))
+
+        // File the version: metrics.json (with the version number), report, checkpoints, shards, grids.
+        let metricsBytes = try withVersion(store.objects.read(evaluated["metrics"]!), version: run.version)
+        let summary = try MetricsSummary(json: metricsBytes)
+        try run.put(metricsBytes, as: "metrics.json")
+        var grids: [SampleGrid] = []
+        for name in sampled.keys.filter({ $0.hasPrefix("grid-") }).sorted() {
+            let cls = String(name.dropFirst(5))
+            grids.append(SampleGrid(className: cls, attribute: config.sample.attribute ?? "", value: "",
+                                    png: try store.objects.read(sampled[name]!)))
+            try run.link(sampled[name]!, as: "samples/\(name).png")
+        }
+        try run.put(Array(ReportBuilder.html(metrics: summary, grids: grids).utf8), as: "report.html")
+        try run.link(ddpm, as: "checkpoints/ddpm.safetensors")
+        if let upsampler { try run.link(upsampler, as: "checkpoints/upsampler.safetensors") }
+        for (path, id) in classifiers { try run.link(id, as: path) }
+        for (i, shard) in shards.enumerated() { try run.link(shard, as: String(format: "synthetic/shard-%05d.tar", i)) }
+        try run.complete()
+        return Result(dataset: manifest.name, version: run.version, runDirectory: run.directory, metrics: summary,
+                      cachedStages: cached, ranStages: ran)
+    }
+
+    /// Reopens the newest version when it is an unfinished run of the same request (interrupted, or
+    /// `running` although we hold the dataset lock, i.e. its process died); otherwise starts a new version.
+    static func openOrCreateRun(store: Store, manifest: Manifest, config: ChainConfig, request: String,
+                                codeVersion: String, logger: Logger) throws -> RunHandle {
+        if let latest = try store.latestVersion(of: manifest.name),
+           let record = try? store.runRecord(dataset: manifest.name, version: latest),
+           record.status == .running || record.status == .interrupted,
+           case .object(let c) = record.config, c["request"] == .string(request) {
+            let run = try store.openRun(dataset: manifest.name, version: latest)
+            try run.update { $0.status = .running; $0.finished = nil; $0.error = nil }
+            logger.info("\(manifest.name): resuming \(Store.versionName(latest)) (was \(record.status.rawValue))")
+            return run
+        }
+        var configJSON = try JSONValue.from(config)
+        if case .object(var c) = configJSON { c["request"] = .string(request); configJSON = .object(c) }
+        let run = try store.createRun(dataset: manifest.name, codeVersion: codeVersion,
+                                      manifest: try JSONValue.from(manifest), config: configJSON)
+        logger.info("\(manifest.name): new version \(Store.versionName(run.version))")
+        return run
+    }
+
+    /// The archive's file name as kept under `input/` (a name with path characters is reduced to its last part).
+    public static func inputName(_ archive: String) -> String {
+        let last = archive.split(separator: "/").last.map(String.init) ?? "archive"
+        return last.isEmpty || last.hasPrefix(".") ? "archive" + last : last
+    }
+
+    /// The archive kept by the newest version of `dataset` that has one (for reprocessing), if any.
+    public static func keptArchive(store: Store, dataset: String) throws -> URL? {
+        for version in try store.versions(of: dataset).reversed() {
+            guard let record = try? store.runRecord(dataset: dataset, version: version) else { continue }
+            if let (path, _) = record.files.first(where: { $0.key.hasPrefix("input/") }) {
+                return store.runDirectory(dataset: dataset, version: version).appendingPathComponent(path)
+            }
+        }
+        return nil
+    }
+
+    /// metrics.json bytes with `"version": N` inserted after `"dataset"`.
+    static func withVersion(_ bytes: [UInt8], version: Int) throws -> [UInt8] {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let range = text.range(of: "\n  \"variants\"") else {
+            throw PipelineError("evaluate output: unexpected metrics layout (no top-level \"variants\")")
+        }
+        return Array((text[..<range.lowerBound] + "\n  \"version\": \(version)," + text[range.lowerBound...]).utf8)
+    }
+}

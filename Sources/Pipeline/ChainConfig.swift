@@ -1,0 +1,225 @@
+import Datasets
+import Foundation
+import Models
+
+/// How big a run is: `quick` (CI-sized, minutes), `default` (CPU-sized, the demo's profile) or `paper`
+/// (the paper's scale, for big machines). The manifest's `pipeline:` keys override the profile.
+public enum Profile: String, Codable, Sendable, CaseIterable {
+    case quick, `default`, paper
+}
+
+/// The fully resolved configuration of one run: profile defaults overlaid with the manifest's
+/// `pipeline:` block. Each stage hashes only its own slice (`ddpm`, `upsampler`, …) into its key,
+/// so changing one knob reruns only the stages downstream of it.
+public struct ChainConfig: Codable, Sendable, Equatable {
+    /// Base DDPM settings (network size, steps, conditioning).
+    public struct DDPM: Codable, Sendable, Equatable {
+        public var resolution: Int
+        public var channels: Int
+        public var mults: [Int]
+        public var resBlocks: Int
+        public var attention: [Int]
+        public var steps: Int
+        public var batch: Int
+        public var lr: Double
+        public var schedule: String
+        /// `epsilon` or `v`.
+        public var prediction: String
+        public var timesteps: Int
+        /// Conditioning blocks: `label` and attribute names, in vector order.
+        public var cond: [String]
+        public var condDrop: Double
+        public var ema: Double
+        public var checkpointEvery: Int
+        public var seed: UInt64
+    }
+
+    /// Cascaded upsampler settings (base → final resolution).
+    public struct Upsampler: Codable, Sendable, Equatable {
+        public var from: Int
+        public var to: Int
+        public var channels: Int
+        public var mults: [Int]
+        public var resBlocks: Int
+        public var steps: Int
+        public var batch: Int
+        public var lr: Double
+        /// `paper` (noise/blur conditioning augmentation) or `none`.
+        public var aug: String
+        public var checkpointEvery: Int
+        public var seed: UInt64
+    }
+
+    /// Fair sampling.
+    public struct Sample: Codable, Sendable, Equatable {
+        /// `fair` (p(y) kept, p(a) uniform) or `translate` (img2img majority → minority).
+        public var strategy: String
+        /// The attribute made uniform (the first attribute in `ddpm.cond`).
+        public var attribute: String?
+        public var perReal: Double
+        public var guidance: Double
+        public var sampler: String
+        public var samplingSteps: Int
+        /// Translation strength (fraction of the noise schedule) for `translate`.
+        public var strength: Double
+        public var batch: Int
+        public var seed: UInt64
+    }
+
+    /// Classifier training and the variants trained.
+    public struct Classify: Codable, Sendable, Equatable {
+        public var arch: String
+        public var widths: [Int]
+        public var epochs: Int
+        public var batch: Int
+        public var lr: Double
+        public var seeds: Int
+        /// α values of the synthetic variants (each < 1; 1 is the baseline).
+        public var alphas: [Double]
+        /// Baselines: none (= baseline), heuristic, oversample, focal.
+        public var baselines: [String]
+    }
+
+    /// Evaluation.
+    public struct Evaluate: Codable, Sendable, Equatable {
+        public var mmd: Bool
+        public var mmdSampleSize: Int
+        public var mmdRepeats: Int
+    }
+
+    public var profile: Profile
+    public var threads: Int
+    public var ddpm: DDPM
+    /// nil when the final resolution equals the base resolution (no cascade).
+    public var upsampler: Upsampler?
+    public var sample: Sample
+    public var classify: Classify
+    public var evaluate: Evaluate
+
+    /// Resolves `profile` defaults against the manifest (whose `pipeline:` keys win) and the dataset's table.
+    public static func resolve(manifest m: Manifest, profile: Profile, threads: Int) -> ChainConfig {
+        let p = m.pipeline
+        let base = m.baseResolution, final = m.finalResolution
+        let attributes = m.attributes
+        let cond = p.ddpm?.cond ?? (["label"] + attributes)
+        var ddpm: DDPM
+        var up: Upsampler
+        var sample = Sample(strategy: "fair", attribute: cond.first { $0 != "label" }, perReal: 1, guidance: 1,
+                            sampler: "ddim", samplingSteps: 25, strength: 0.5, batch: 32, seed: 11)
+        var classify = Classify(arch: "resnet18", widths: [64, 128, 256, 512], epochs: 30, batch: 64, lr: 0.05,
+                                seeds: 5, alphas: [0, 0.25, 0.5, 0.75],
+                                baselines: ["none", "heuristic", "oversample", "focal"])
+        var evaluate = Evaluate(mmd: true, mmdSampleSize: 300, mmdRepeats: 30)
+        switch profile {
+        case .quick:
+            ddpm = DDPM(resolution: base, channels: 16, mults: [1, 2], resBlocks: 1, attention: [],
+                        steps: 300, batch: 16, lr: 2e-3, schedule: "cosine", prediction: "v", timesteps: 1000,
+                        cond: cond, condDrop: 0.1, ema: 0.99, checkpointEvery: 50, seed: 1)
+            up = Upsampler(from: base, to: final, channels: 16, mults: [1, 2], resBlocks: 1, steps: 100,
+                           batch: 8, lr: 2e-3, aug: "paper", checkpointEvery: 50, seed: 2)
+            sample.samplingSteps = 10
+            sample.perReal = 0.5
+            classify.widths = [16, 32, 64, 128]
+            classify.epochs = 4
+            classify.seeds = 1
+            classify.alphas = [0.5]
+            classify.baselines = ["none", "oversample"]
+            evaluate.mmdSampleSize = 100
+            evaluate.mmdRepeats = 10
+        case .default:
+            ddpm = DDPM(resolution: base, channels: 32, mults: [1, 2], resBlocks: 1, attention: [],
+                        steps: 800, batch: 32, lr: 2e-3, schedule: "cosine", prediction: "v", timesteps: 1000,
+                        cond: cond, condDrop: 0.1, ema: 0.995, checkpointEvery: 100, seed: 1)
+            up = Upsampler(from: base, to: final, channels: 16, mults: [1, 2], resBlocks: 1, steps: 200,
+                           batch: 16, lr: 2e-3, aug: "paper", checkpointEvery: 100, seed: 2)
+            sample.samplingSteps = 15
+            sample.perReal = 1
+            classify.widths = [16, 32, 64, 128]
+            classify.epochs = 5
+            classify.seeds = 2
+            classify.alphas = [0.25, 0.5]
+            classify.baselines = ["none", "heuristic", "oversample", "focal"]
+            evaluate.mmdSampleSize = 200
+            evaluate.mmdRepeats = 20
+        case .paper:
+            let ref = UNetConfig.reference(resolution: base)
+            ddpm = DDPM(resolution: base, channels: ref.baseChannels, mults: ref.mults, resBlocks: ref.resBlocks,
+                        attention: ref.attnResolutions, steps: 20_000, batch: 32, lr: 2e-4, schedule: "cosine",
+                        prediction: "epsilon", timesteps: 1000, cond: cond, condDrop: 0.1, ema: 0.9999,
+                        checkpointEvery: 1000, seed: 1)
+            up = Upsampler(from: base, to: final, channels: ref.baseChannels, mults: ref.mults,
+                           resBlocks: ref.resBlocks, steps: 20_000, batch: 16, lr: 2e-4, aug: "paper",
+                           checkpointEvery: 1000, seed: 2)
+            sample.samplingSteps = 50
+            sample.perReal = 10
+            sample.guidance = 1
+        }
+        // The manifest's keys win over the profile.
+        if let d = p.ddpm {
+            if let v = d.steps { ddpm.steps = v }
+            if let v = d.batch { ddpm.batch = v }
+            if let v = d.lr { ddpm.lr = v }
+            if let v = d.schedule { ddpm.schedule = v.rawValue }
+            if let v = d.condDrop { ddpm.condDrop = v }
+            if let v = d.ema { ddpm.ema = v }
+        }
+        if let u = p.upsampler {
+            if let v = u.steps { up.steps = v }
+            if let v = u.batch { up.batch = v }
+            if let v = u.aug { up.aug = v.rawValue }
+        }
+        if let s = p.sample {
+            if let v = s.strategy { sample.strategy = v.rawValue }
+            if let v = s.perReal { sample.perReal = v }
+            if let v = s.guidance { sample.guidance = v }
+            if let v = s.sampler { sample.sampler = v.rawValue }
+            if let v = s.samplingSteps { sample.samplingSteps = v }
+        }
+        if let a = p.mix?.alpha { classify.alphas = a.filter { $0 < 1 } }
+        if let c = p.classifier {
+            if let v = c.arch { classify.arch = v.rawValue }
+            if let v = c.epochs { classify.epochs = v }
+            if let v = c.batch { classify.batch = v }
+            if let v = c.seeds { classify.seeds = v }
+            if let v = c.baselines { classify.baselines = v.map(\.rawValue) }
+        }
+        if !classify.baselines.contains("none") { classify.baselines.insert("none", at: 0) }
+        if let e = p.evaluate, let v = e.mmd { evaluate.mmd = v }
+        return ChainConfig(profile: profile, threads: threads, ddpm: ddpm, upsampler: final > base ? up : nil,
+                           sample: sample, classify: classify, evaluate: evaluate)
+    }
+
+    /// The variants trained, in report order: baseline, the synthetic α sweep, then the other baselines.
+    public var variants: [Variant] {
+        var out: [Variant] = [.baseline]
+        out += classify.alphas.sorted(by: >).map { .synthetic(alpha: $0) }
+        for b in classify.baselines {
+            switch b {
+            case "heuristic": out.append(.heuristic)
+            case "oversample": out.append(.oversample)
+            case "focal": out.append(.focal)
+            default: break
+            }
+        }
+        return out
+    }
+}
+
+/// One classifier variant (DESIGN §6 names).
+public enum Variant: Equatable, Sendable, Hashable {
+    case baseline, heuristic, oversample, focal
+    case synthetic(alpha: Double)
+
+    /// `baseline`, `synthetic_a0.50`, …
+    public var name: String {
+        switch self {
+        case .baseline: return "baseline"
+        case .heuristic: return "heuristic"
+        case .oversample: return "oversample"
+        case .focal: return "focal"
+        case .synthetic(let a): return "synthetic_a" + String(format: "%.2f", a)
+        }
+    }
+
+    public var usesSynthetic: Bool { if case .synthetic = self { return true } else { return false } }
+}

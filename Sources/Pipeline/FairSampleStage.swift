@@ -1,0 +1,210 @@
+import Datasets
+import Diffusion
+import Foundation
+import Store
+import Tensors
+
+/// The `fair-sample` stage (Ktena et al.): synthetic training images whose label distribution is the
+/// training set's (p̂(y) = p(y)) and whose sensitive attribute is uniform (p̂(a) uniform), generated
+/// with classifier-free guidance w; or, with strategy `translate`, real images of the majority
+/// attribute value translated to the planned value (img2img, Wang et al. 2024).
+///
+/// Outputs: `shard-NNNNN` (WebDataset tar shards: `000123.png` + `000123.json`) and one
+/// `grid-<class>` PNG per class (rows: attribute values, columns: samples).
+public enum FairSampleStage {
+    public static let codeVersion = "fair-sample-1"
+    /// Samples per row of a class grid.
+    static let gridColumns = 6
+
+    struct Slice: Encodable {
+        var sample: ChainConfig.Sample
+        var threads: Int
+    }
+
+    /// One planned synthetic example: the conditioning vector and what its shard JSON says.
+    struct Planned {
+        var cond: [Float]
+        var label: String
+        var attributes: [String: String]
+        /// For `translate`: the real training row (at base resolution) to translate.
+        var source: Int?
+    }
+
+    public static func stage(config: ChainConfig, dataset: ObjectID, ddpm: ObjectID, upsampler: ObjectID?) throws -> Stage {
+        var inputs = ["dataset": dataset, "ddpm": ddpm]
+        if let upsampler { inputs["upsampler"] = upsampler }
+        return try Stage(name: "fair-sample", codeVersion: codeVersion,
+                         config: Slice(sample: config.sample, threads: config.threads), inputs: inputs) { ctx in
+            try run(ctx, config: config.sample)
+        }
+    }
+
+    static func run(_ ctx: StageContext, config c: ChainConfig.Sample) throws -> [String: StageOutput] {
+        let d = try DatasetObject.decode(ctx.readInput("dataset"))
+        let (base, card) = try DiffusionStages.load(ctx.readInput("ddpm"), source: "ddpm checkpoint")
+        var up: (model: UNetDenoiser, card: DiffusionStages.ModelCard)? = nil
+        if ctx.inputs["upsampler"] != nil {
+            up = try DiffusionStages.load(ctx.readInput("upsampler"), source: "upsampler checkpoint")
+        }
+        let layout = card.layout
+        let plan = try makePlan(d.table, layout: layout, config: c)
+        guard !plan.isEmpty else { throw PipelineError("fair-sample: nothing to sample (no labeled training rows, or per_real is 0)") }
+
+        let schedule = NoiseSchedule(kind: card.schedule == "linear" ? .linear : .cosine, steps: card.timesteps)
+        let prediction: Prediction = card.prediction == "v" ? .v : .epsilon
+        let settings = SamplerSettings(kind: c.sampler == "ddpm" ? .ddpm : .ddim, steps: c.samplingSteps,
+                                       guidance: Float(c.guidance))
+        let baseSampler = Sampler(schedule: schedule, prediction: prediction, settings: settings)
+        var cascade: Cascade? = nil
+        if let up, let aug = up.card.augment, let from = up.card.baseResolution {
+            let upSchedule = NoiseSchedule(kind: up.card.schedule == "linear" ? .linear : .cosine, steps: up.card.timesteps)
+            let upPrediction: Prediction = up.card.prediction == "v" ? .v : .epsilon
+            cascade = Cascade(base: base, baseSampler: baseSampler, upsampler: up.model,
+                              upsamplerSampler: Sampler(schedule: upSchedule, prediction: upPrediction, settings: settings),
+                              conditioner: UpsamplerConditioner(settings: aug, schedule: upSchedule, baseSize: (from, from)),
+                              finalSize: (up.card.unet.resolution, up.card.unet.resolution))
+        }
+        let channels = card.unet.outChannels
+        let baseRes = card.unet.resolution
+        let writer = ShardWriter(store: ctx.store, directory: ctx.scratch.appendingPathComponent("shards"))
+        var grid = GridCollector(classes: d.table.classes, attribute: c.attribute,
+                                 values: c.attribute.flatMap { layout.block($0)?.values } ?? ["all"])
+        var done = 0
+        while done < plan.count {
+            if ctx.shouldStop() { throw StageInterrupted(stage: ctx.stage) }
+            let batch = Array(plan[done..<min(plan.count, done + c.batch)])
+            let cond = layout.batch(batch.map(\.cond))
+            var low: Tensor
+            if c.strategy == "translate" {
+                let real = try DiffusionStages.images(d, rows: batch.map { $0.source! }, resolution: baseRes)
+                low = Img2Img.translate(model: base, sampler: baseSampler, images: real, strength: c.strength,
+                                        cond: cond, seed: c.seed, firstIndex: done)
+            } else {
+                low = baseSampler.sample(model: base, shape: [batch.count, channels, baseRes, baseRes], cond: cond,
+                                         seed: c.seed, firstIndex: done)
+            }
+            let images = cascade.map { $0.refine(low, cond: cond, channels: channels, seed: c.seed, firstIndex: done) } ?? low
+            let per = images.count / batch.count
+            for (k, p) in batch.enumerated() {
+                var img = Tensor(shape: Array(images.shape.dropFirst()), data: Array(images.data[(k * per)..<((k + 1) * per)]))
+                img.withUnsafeMutableBufferPointer { q in for i in q.indices { q[i] = min(1, max(0, (q[i] + 1) * 0.5)) } }
+                let png = try PNGCodec.encode(img)
+                try writer.append(SyntheticSample(index: done + k, png: png, label: p.label, attributes: p.attributes,
+                                                  seed: c.seed, guidance: c.guidance, strategy: c.strategy))
+                grid.offer(img, label: p.label, value: c.attribute.flatMap { p.attributes[$0] } ?? "all")
+            }
+            done += batch.count
+            ctx.progress(step: done, total: plan.count)
+        }
+        var outputs: [String: StageOutput] = [:]
+        for (i, id) in try writer.finish().enumerated() { outputs[String(format: "shard-%05d", i)] = .object(id) }
+        for (name, png) in try grid.pngs() { outputs["grid-" + name] = .bytes(png) }
+        return outputs
+    }
+
+    /// The plan: per_real × (labeled training rows) examples. Each takes its label (and its other
+    /// attributes) from a training row drawn within its planned class, and the planned value of the
+    /// fairness attribute. For multi-label data the "class" is the whole label vector of a random row.
+    static func makePlan(_ table: DatasetTable, layout: ConditioningLayout, config c: ChainConfig.Sample) throws -> [Planned] {
+        let train = table.rows.indices.filter { table.rows[$0].split == .train && table.rows[$0].isLabeled }
+        let count = Int((Double(train.count) * c.perReal).rounded())
+        guard count > 0 else { return [] }
+        let multi = table.labelKind == .multi
+        func hard(_ r: Int) -> Int {
+            let row = table.rows[r]
+            var best = 0
+            for j in row.label.indices where row.labelMask[j] == 1 && row.label[j] > row.label[best] { best = j }
+            return best
+        }
+        let labels = train.map { multi ? 0 : hard($0) }
+        let attributeBlock = c.attribute.flatMap { layout.block($0) }
+        if c.attribute != nil && attributeBlock == nil {
+            throw PipelineError("fair-sample: attribute '\(c.attribute!)' is not in pipeline.ddpm.cond")
+        }
+        let values = attributeBlock?.values.count ?? 1
+        let pairs = Sampling.fairPlan(labels: labels, classCount: multi ? 1 : table.classes.count,
+                                      attributeValues: values, count: count, seed: c.seed)
+        var byLabel: [Int: [Int]] = [:]
+        for (k, r) in train.enumerated() { byLabel[labels[k], default: []].append(r) }
+        let attrIndex = c.attribute.flatMap { table.attributes.firstIndex(of: $0) }
+        var rng = RNG(seed: c.seed ^ 0x504C_414E)
+        var plan: [Planned] = []
+        plan.reserveCapacity(pairs.count)
+        for (y, a) in pairs {
+            guard let candidates = byLabel[y], !candidates.isEmpty else { continue }
+            let template = candidates[rng.int(below: candidates.count)]
+            var cond = DiffusionStages.condVector(table.rows[template], table: table, layout: layout)
+            var names: [String: String] = [:]
+            for (i, attr) in table.attributes.enumerated() where table.rows[template].attributes[i] >= 0 {
+                names[attr] = table.attributeValues[i][table.rows[template].attributes[i]]
+            }
+            var source: Int? = nil
+            if let block = attributeBlock, let name = c.attribute {
+                cond = layout.replacing(name, with: a, in: cond)
+                names[name] = block.values[a]
+                if c.strategy == "translate" {
+                    // A real image of the same class from the most common value of the attribute (the majority).
+                    let majority = attrIndex.map { i in
+                        candidates.filter { table.rows[$0].attributes[i] >= 0 }
+                            .reduce(into: [Int: Int]()) { $0[table.rows[$1].attributes[i], default: 0] += 1 }
+                            .max { $0.value < $1.value }?.key
+                    } ?? nil
+                    let pool = attrIndex.flatMap { i in majority.map { m in candidates.filter { table.rows[$0].attributes[i] == m } } } ?? candidates
+                    source = pool.isEmpty ? template : pool[rng.int(below: pool.count)]
+                }
+            } else if c.strategy == "translate" {
+                source = template
+            }
+            let row = table.rows[template]
+            let label = multi
+                ? table.classes.indices.filter { row.labelMask[$0] == 1 && row.label[$0] > 0.5 }.map { table.classes[$0] }.joined(separator: "|")
+                : table.classes[y]
+            plan.append(Planned(cond: cond, label: label, attributes: names, source: source))
+        }
+        return plan
+    }
+}
+
+/// Collects the first few samples per (class, attribute value) and lays them out as one PNG per class.
+struct GridCollector {
+    let classes: [String]
+    let attribute: String?
+    let values: [String]
+    private var cells: [String: [Tensor]] = [:]
+
+    init(classes: [String], attribute: String?, values: [String]) {
+        self.classes = classes; self.attribute = attribute; self.values = values
+    }
+
+    mutating func offer(_ image: Tensor, label: String, value: String) {
+        let key = label + "\u{1}" + value
+        if cells[key, default: []].count < FairSampleStage.gridColumns { cells[key, default: []].append(image) }
+    }
+
+    /// One grid per class that has samples: `values.count` rows × `gridColumns` columns, 1 px gaps.
+    func pngs() throws -> [(String, [UInt8])] {
+        var out: [(String, [UInt8])] = []
+        for cls in classes {
+            let rows = values.map { cells[cls + "\u{1}" + $0] ?? [] }
+            guard let first = rows.first(where: { !$0.isEmpty })?.first else { continue }
+            let c = first.shape[0], s = first.shape[1], cols = FairSampleStage.gridColumns
+            let h = values.count * (s + 1) + 1, w = cols * (s + 1) + 1
+            var canvas = Tensor(shape: [c, h, w], data: [Float](repeating: 1, count: c * h * w))
+            for (r, images) in rows.enumerated() {
+                for (k, img) in images.enumerated() {
+                    for ch in 0..<c { for y in 0..<s { for x in 0..<s {
+                        canvas.data[(ch * h + r * (s + 1) + 1 + y) * w + k * (s + 1) + 1 + x] = img.data[(ch * s + y) * s + x]
+                    } } }
+                }
+            }
+            out.append((GridCollector.fileSafe(cls), try PNGCodec.encode(canvas)))
+        }
+        return out
+    }
+
+    /// A class name usable in a file name: letters, digits, `-`, `_`, `.`; anything else becomes `_`.
+    static func fileSafe(_ name: String) -> String {
+        let mapped = String(name.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "_" })
+        return mapped.isEmpty || mapped.hasPrefix(".") ? "_" + mapped : mapped
+    }
+}
