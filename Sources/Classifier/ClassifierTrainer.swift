@@ -67,10 +67,23 @@ public struct ClassifierProgress: Sendable {
 /// Every variant gets the same budget: `epochs × ⌈real count / batch⌉` steps. Model selection keeps the epoch
 /// with the best validation score (balanced accuracy; macro AUC for multi-label).
 public enum ClassifierTrainer {
+    /// Thrown by `train(…shouldStop:)` when it stopped early; nothing of the partial run is kept.
+    public struct Stopped: Error, Sendable {}
+
     public static func train(network: ClassifierNetwork, config: ClassifierSettings,
                              real: LabeledImages, synthetic: LabeledImages? = nil,
                              validation: LabeledImages,
                              progress: ((ClassifierProgress) -> Void)? = nil) -> TrainedClassifier {
+        // Without a stop check nothing can throw.
+        try! train(network: network, config: config, real: real, synthetic: synthetic, validation: validation,
+                   shouldStop: { false }, progress: progress)
+    }
+
+    /// As above, polling `shouldStop` before every step (a daemon being stopped); throws `Stopped` then.
+    public static func train(network: ClassifierNetwork, config: ClassifierSettings,
+                             real: LabeledImages, synthetic: LabeledImages? = nil,
+                             validation: LabeledImages, shouldStop: () -> Bool,
+                             progress: ((ClassifierProgress) -> Void)? = nil) throws -> TrainedClassifier {
         let real = real.labeledOnly()
         let synthetic = synthetic?.labeledOnly()
         precondition(real.count > 0 || config.alpha == 0, "classifier: no labeled real examples")
@@ -98,6 +111,7 @@ public enum ClassifierTrainer {
             var lossSum = 0.0
             network.training = true
             for s in 0..<stepsPerEpoch {
+                if shouldStop() { throw Stopped() }
                 var picks: [Sampling.Pick]
                 if config.oversample && !balanced.isEmpty {
                     picks = balanced[(s * config.batch)..<min(balanced.count, (s + 1) * config.batch)].map { .real($0) }

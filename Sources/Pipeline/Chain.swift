@@ -117,9 +117,12 @@ public enum Chain {
         let summary = try MetricsSummary(json: metricsBytes)
         try run.put(metricsBytes, as: "metrics.json")
         var grids: [SampleGrid] = []
+        let table = try DatasetObject.decode(store.objects.read(dataset)).table
+        let rowValues = config.sample.attribute.flatMap { a in table.attributes.firstIndex(of: a).map { table.attributeValues[$0] } }
         for name in sampled.keys.filter({ $0.hasPrefix("grid-") }).sorted() {
             let cls = String(name.dropFirst(5))
-            grids.append(SampleGrid(className: cls, attribute: config.sample.attribute ?? "", value: "",
+            grids.append(SampleGrid(className: cls, attribute: config.sample.attribute ?? "samples",
+                                    value: rowValues.map { $0.joined(separator: ", ") + " (rows, top to bottom)" } ?? "all",
                                     png: try store.objects.read(sampled[name]!)))
             try run.link(sampled[name]!, as: "samples/\(name).png")
         }

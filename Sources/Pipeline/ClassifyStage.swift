@@ -92,9 +92,14 @@ public enum ClassifyStage {
         var rng = RNG(seed: UInt64(slice.seed) &* 0x9E37_79B9 &+ 17)
         let network = ResNet(ResNetConfig(inChannels: images.channels, numOutputs: table.classes.count,
                                           resolution: slice.resolution, widths: slice.widths), rng: &rng)
-        let trained = ClassifierTrainer.train(network: network, config: settings, real: train, synthetic: synthetic,
-                                              validation: val) { p in
-            ctx.progress(step: p.step, total: p.totalSteps, loss: p.loss)
+        let trained: TrainedClassifier
+        do {
+            trained = try ClassifierTrainer.train(network: network, config: settings, real: train, synthetic: synthetic,
+                                                  validation: val, shouldStop: ctx.shouldStop) { p in
+                ctx.progress(step: p.step, total: p.totalSteps, loss: p.loss)
+            }
+        } catch is ClassifierTrainer.Stopped {
+            throw StageInterrupted(stage: ctx.stage)    // short stage: it reruns from the start
         }
 
         let multi = table.labelKind == .multi

@@ -204,7 +204,7 @@ public enum ReportBuilder {
     body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin-bottom:1.5em}\
     td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}\
     tr.selected{background:#eef6ee;font-weight:bold}svg{display:block;margin:1em 0}\
-    .whisker{stroke:#333}.axis{stroke:#555}.grids{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}\
+    .whisker{stroke:#333}.axis{stroke:#555}.grids{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0 0 1.5em 0}\
     figure img{image-rendering:pixelated;width:192px}figcaption{font-size:small}
     """
 }
