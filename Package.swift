@@ -44,8 +44,8 @@ let package = Package(
         ]),
         // Classifier training (real/synthetic mixing, baselines) and prediction; metrics stay in Fairness.
         .target(name: "Classifier", dependencies: ["Models", "NN", "Tensors", "Datasets", "Fairness"], swiftSettings: fastMath),
-        // Benchmark workloads W1–W5 (same networks and JSON keys as shared/bench/torch_reference.py).
-        .target(name: "Bench", dependencies: ["Models", "NN", "Tensors"], swiftSettings: fastMath),
+        // Benchmark workloads W1–W5 (same networks and JSON keys as shared/bench/torch_reference.py), ddim50, upsampler.
+        .target(name: "Bench", dependencies: ["Diffusion", "Models", "NN", "Tensors"], swiftSettings: fastMath),
         .target(name: "Pipeline", dependencies: [
             "Diffusion", "Fairness", "Datasets", "Store", "Classifier", "Models", "NN", "Tensors", "CArchive",
             .product(name: "Logging", package: "swift-log"),

@@ -1,7 +1,17 @@
 """Reference for `fairgen bench ingest`: Python tarfile + Pillow decode of every PNG of a .tar.gz into
-one float32 array [N, 3, H, W] in [0, 1]. Prints {"images_per_second", "peak_rss_mb", "n", "seconds", "cpu_seconds"} as JSON
-(cpu_seconds includes interpreter start-up and imports).
+one float32 array [N, 3, H, W] in [0, 1]. Prints one JSON line with the keys of `fairgen bench ingest`
+({"workload": "ingest", "images", "images_per_second", "peak_rss_mb", "engine": "python"}) plus "n" (= images),
+"seconds" and "cpu_seconds" (cpu_seconds includes interpreter start-up and imports).
 
+Run both on the same archive, either the Python-made one:
+
+    python3 bench/make_ingest_archive.py --out /tmp/fairgen-ingest-bench.tar.gz
+    fairgen bench ingest --archive /tmp/fairgen-ingest-bench.tar.gz
+    python3 bench/ingest_python.py /tmp/fairgen-ingest-bench.tar.gz
+
+or the one fairgen generates (same layout, different pixels):
+
+    fairgen bench ingest --write-archive /tmp/fairgen-ingest-bench.tar.gz
     python3 bench/ingest_python.py /tmp/fairgen-ingest-bench.tar.gz
 """
 import io, json, resource, sys, tarfile, time
@@ -21,7 +31,8 @@ def main(path):
     array = np.stack(images)
     seconds = time.perf_counter() - t0
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"images_per_second": round(len(array) / seconds, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    print(json.dumps({"workload": "ingest", "images": len(array), "engine": "python",
+                      "images_per_second": round(len(array) / seconds, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
                       "n": len(array), "seconds": round(seconds, 3),
                       "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3)}))
 

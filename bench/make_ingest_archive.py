@@ -2,6 +2,9 @@
 compression behaves like natural images) in a .tar.gz, plus metadata.csv.
 
     python3 bench/make_ingest_archive.py [--n 10000] [--out /tmp/fairgen-ingest-bench.tar.gz]
+
+Then time both sides on it: `fairgen bench ingest --archive OUT` and `python3 bench/ingest_python.py OUT`.
+(`fairgen bench ingest` without --archive generates a similar drop itself; see docs/performance.md.)
 """
 import argparse, io, tarfile, time
 import numpy as np

@@ -1,13 +1,15 @@
 import Foundation
 import Tensors
 
-/// `fairgen bench ingest ARCHIVE`: decode every PNG of an archive the way ingest does (stream once,
-/// parallel batches, UInt8 planes) and report throughput and the process's peak resident memory.
-/// Compare with `bench/ingest_python.py` on the archive from `bench/make_ingest_archive.py`.
+/// `fairgen bench ingest [--archive ARCHIVE]`: decode every PNG of an archive the way ingest does (stream
+/// once, parallel batches, UInt8 planes) and report throughput and the process's peak resident memory.
+/// Compare with `python3 bench/ingest_python.py ARCHIVE` on the same archive (from
+/// `bench/make_ingest_archive.py`, or the one `IngestBenchArchive.write` makes).
 public enum IngestBench {
     /// Decodes all `.png` entries of `archivePath` at their native size (resized to the first image's
-    /// side if they differ). Returns images/s over the whole read + decode, and peak RSS in MB (VmHWM).
-    public static func run(archivePath: String) throws -> (imagesPerSecond: Double, peakRSSMB: Double) {
+    /// side if they differ). Returns the number of images decoded, images/s over the whole read + decode,
+    /// and peak RSS in MB (VmHWM).
+    public static func run(archivePath: String) throws -> (images: Int, imagesPerSecond: Double, peakRSSMB: Double) {
         let start = DispatchTime.now().uptimeNanoseconds
         var resolution = 0
         var decoder: BatchDecoder?
@@ -26,7 +28,7 @@ public enum IngestBench {
             count += 1
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return (Double(count) / seconds, peakRSSMB())
+        return (count, Double(count) / seconds, peakRSSMB())
     }
 
     /// Peak resident set size of this process in MB (Linux `VmHWM`), 0 where unavailable.
