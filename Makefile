@@ -5,6 +5,9 @@ SWIFT    ?= swift
 APT_PKGS := libopenblas-dev libarchive-dev libpng-dev
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FAIRGEN  := .build/release/fairgen
+# OpenBLAS's idle threads otherwise spin for a long time after each GEMM and steal the cores our own
+# kernels need (see docs/performance.md); `fairgen` sets this itself, the test runner gets it here.
+export OPENBLAS_THREAD_TIMEOUT := 4
 
 .PHONY: deps build test demo bench clean
 

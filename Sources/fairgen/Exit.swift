@@ -26,6 +26,7 @@ extension Fairgen {
     /// Entry point (replaces ArgumentParser's default so that exit codes follow DESIGN §8: its usage
     /// errors would exit 64, unexpected errors 1).
     static func main() {
+        BLASEnvironment.ensureShortSpin()
         let command: ParsableCommand
         do {
             command = try parseAsRoot()
