@@ -149,6 +149,12 @@ public enum Chain {
             logger.info("\(manifest.name): resuming \(Store.versionName(latest)) (was \(record.status.rawValue))")
             return run
         }
+        // A newer request supersedes a dead run of an older one: say so in its run.json (we hold the
+        // dataset lock, so a `running` version here has no live writer).
+        if let latest = try store.latestVersion(of: manifest.name),
+           let record = try? store.runRecord(dataset: manifest.name, version: latest), record.status == .running {
+            try? store.openRun(dataset: manifest.name, version: latest).markInterrupted()
+        }
         var configJSON = try JSONValue.from(config)
         if case .object(var c) = configJSON { c["request"] = .string(request); configJSON = .object(c) }
         let run = try store.createRun(dataset: manifest.name, codeVersion: codeVersion,
