@@ -28,9 +28,9 @@ struct BenchCommand: ParsableCommand {
 
     @Argument(help: "W1 | W2 | W3 | W4 | W5 | all | ddim50 | upsampler | ingest") var workload: String
     @Option(help: "Threads for OpenBLAS and element-wise kernels (ingest: decode workers).") var threads = 2
-    @Option(help: "Timed steps, the median is reported (default 10; ddim50 1; upsampler 3; not used by ingest).")
+    @Option(help: "Timed steps, the median is reported (default 8; ddim50 1; upsampler 3; not used by ingest).")
     var steps: Int?
-    @Option(help: "Untimed warm-up steps (default 2; ddim50 0; upsampler 1; not used by ingest).")
+    @Option(help: "Untimed warm-up steps (default 1; ddim50 0; upsampler 1; not used by ingest).")
     var warmup: Int?
     @Option(help: "ingest: the archive to decode (.tar.gz / .tar / .zip of PNGs), e.g. from bench/make_ingest_archive.py.")
     var archive: String?
@@ -62,7 +62,7 @@ struct BenchCommand: ParsableCommand {
 
     /// (steps, warmup) for workload `w`: the command line's, else the workload's defaults.
     func stepCounts(_ w: String) -> (steps: Int, warmup: Int) {
-        let defaults = DiffusionWorkloads.names.contains(w) ? DiffusionWorkloads.defaultSteps(w) : (steps: 10, warmup: 2)
+        let defaults = DiffusionWorkloads.names.contains(w) ? DiffusionWorkloads.defaultSteps(w) : (steps: 8, warmup: 1)
         return (steps ?? defaults.steps, warmup ?? defaults.warmup)
     }
 
