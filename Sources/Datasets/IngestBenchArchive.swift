@@ -40,31 +40,14 @@ public enum IngestBenchArchive {
     /// one image at a time (memory stays small whatever `count` is).
     public static func write(to path: String, count: Int, side: Int = 64, seed: UInt64 = 0) throws {
         precondition(count >= 0 && side >= 1, "IngestBenchArchive: count \(count), side \(side)")
-        func failure(_ a: OpaquePointer?, _ what: String) -> DatasetError {
-            let detail = a.flatMap { archive_error_string($0) }.map { String(cString: $0) } ?? "unknown libarchive error"
-            return DatasetError(.io, file: path, location: "", found: "\(what): \(detail)", expected: "a writable .tar.gz")
-        }
-        guard let a = archive_write_new() else { throw failure(nil, "no memory for libarchive") }
-        defer { archive_write_free(a) }
-        guard archive_write_set_format_ustar(a) == ARCHIVE_OK,
-              archive_write_add_filter_gzip(a) == ARCHIVE_OK,
-              archive_write_set_options(a, "gzip:!timestamp") == ARCHIVE_OK,
-              archive_write_open_filename(a, path) == ARCHIVE_OK else {
-            throw failure(a, "cannot create archive")
+        let tar: TarWriter
+        do { tar = try TarWriter(path: path, gzip: true, mtime: 1_700_000_000) } catch let e as TarWriter.Failure {
+            throw DatasetError(.io, file: path, location: "", found: e.description, expected: "a writable .tar.gz")
         }
         func add(_ name: String, _ bytes: [UInt8]) throws {
-            guard let entry = archive_entry_new() else { throw failure(nil, "no memory for libarchive") }
-            defer { archive_entry_free(entry) }
-            archive_entry_set_pathname(entry, name)
-            archive_entry_set_size(entry, la_int64_t(bytes.count))
-            archive_entry_set_filetype(entry, FG_AE_IFREG)
-            archive_entry_set_perm(entry, 0o644)
-            archive_entry_set_mtime(entry, 1_700_000_000, 0)
-            archive_entry_set_uid(entry, 0)
-            archive_entry_set_gid(entry, 0)
-            guard archive_write_header(a, entry) == ARCHIVE_OK else { throw failure(a, "cannot write header of \(name)") }
-            let written = bytes.withUnsafeBytes { archive_write_data(a, $0.baseAddress, $0.count) }
-            guard written == bytes.count else { throw failure(a, "short write of \(name)") }
+            do { try tar.add(name, bytes) } catch let e as TarWriter.Failure {
+                throw DatasetError(.io, file: path, location: "", found: e.description, expected: "a writable .tar.gz")
+            }
         }
         var csv = "path,diagnosis,skin_tone,split\n"
         for i in 0..<count {
@@ -72,7 +55,9 @@ public enum IngestBenchArchive {
         }
         try add("metadata.csv", Array(csv.utf8))
         for i in 0..<count { try add(name(i), try PNGCodec.encode(image(index: i, side: side, seed: seed))) }
-        guard archive_write_close(a) == ARCHIVE_OK else { throw failure(a, "cannot finish archive") }
+        do { try tar.close() } catch let e as TarWriter.Failure {
+            throw DatasetError(.io, file: path, location: "", found: e.description, expected: "a writable .tar.gz")
+        }
     }
 
     /// Entry name of image i (`img/00042.png`).

@@ -1,4 +1,3 @@
-import CArchive
 import Datasets
 import Foundation
 
@@ -49,7 +48,9 @@ public enum DemoDrop {
         entries.insert(("table.csv", Array(csv.utf8)), at: 0)
         let archive = inbox.appendingPathComponent("\(name).tar.gz")
         let tmpArchive = inbox.appendingPathComponent(".\(name).tar.gz.part")
-        try writeTarGz(tmpArchive.path, entries: entries)
+        let tar = try TarWriter(path: tmpArchive.path, gzip: true)
+        for (name, bytes) in entries { try tar.add(name, bytes) }
+        try tar.close()
         try replace(archive, with: tmpArchive)
         let yaml = inbox.appendingPathComponent("\(name).yaml")
         let tmpYaml = inbox.appendingPathComponent(".\(name).yaml.part")
@@ -62,33 +63,5 @@ public enum DemoDrop {
         guard rename(source.path, target.path) == 0 else {
             throw PipelineError("cannot move \(source.path) to \(target.path): \(String(cString: strerror(errno)))")
         }
-    }
-
-    /// A deterministic tar.gz (ustar, zero mtimes, no gzip timestamp or name).
-    static func writeTarGz(_ path: String, entries: [(String, [UInt8])]) throws {
-        guard let a = archive_write_new() else { throw PipelineError("libarchive: out of memory") }
-        defer { archive_write_free(a) }
-        func check(_ r: Int32, _ what: String) throws {
-            guard r == ARCHIVE_OK else {
-                throw PipelineError("\(path): \(what): \(archive_error_string(a).map { String(cString: $0) } ?? "libarchive error")")
-            }
-        }
-        try check(archive_write_set_format_ustar(a), "set format")
-        try check(archive_write_add_filter_gzip(a), "gzip filter")
-        _ = archive_write_set_filter_option(a, "gzip", "timestamp", nil)
-        try check(archive_write_open_filename(a, path), "open")
-        for (name, bytes) in entries {
-            guard let entry = archive_entry_new() else { throw PipelineError("libarchive: out of memory") }
-            defer { archive_entry_free(entry) }
-            archive_entry_set_pathname(entry, name)
-            archive_entry_set_size(entry, la_int64_t(bytes.count))
-            archive_entry_set_filetype(entry, FG_AE_IFREG)
-            archive_entry_set_perm(entry, 0o644)
-            archive_entry_set_mtime(entry, 0, 0)
-            try check(archive_write_header(a, entry), "header of \(name)")
-            let written = bytes.withUnsafeBytes { archive_write_data(a, $0.baseAddress, $0.count) }
-            guard written == bytes.count else { throw PipelineError("\(path): short write of \(name)") }
-        }
-        try check(archive_write_close(a), "close")
     }
 }

@@ -1,4 +1,3 @@
-import CArchive
 import Datasets
 import Foundation
 import Store
@@ -64,7 +63,7 @@ public final class ShardWriter {
     public let store: Store
     public let maxShardBytes: Int64
     private let directory: URL
-    private var archive: OpaquePointer?
+    private var archive: TarWriter?
     private var currentPath: URL?
     private var currentBytes: Int64 = 0
     private var currentSamples = 0
@@ -78,7 +77,7 @@ public final class ShardWriter {
     }
 
     deinit {
-        if let a = archive { archive_write_free(a) }
+        archive = nil
         if let p = currentPath { try? FileManager.default.removeItem(at: p) }
     }
 
@@ -112,56 +111,24 @@ public final class ShardWriter {
     private func openShard() throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent(String(format: "shard-%05d.tar", shards.count))
-        guard let a = archive_write_new() else { throw PipelineError("libarchive: out of memory") }
-        // ustar carries no timestamps or extended headers beyond what we set; pad only to 512 bytes.
-        guard archive_write_set_format_ustar(a) == ARCHIVE_OK,
-              archive_write_add_filter_none(a) == ARCHIVE_OK,
-              archive_write_set_bytes_per_block(a, 512) == ARCHIVE_OK,
-              archive_write_set_bytes_in_last_block(a, 1) == ARCHIVE_OK,
-              archive_write_open_filename(a, path.path) == ARCHIVE_OK else {
-            let message = ShardWriter.errorText(a)
-            archive_write_free(a)
-            throw PipelineError("cannot create shard \(path.path): \(message)")
-        }
-        archive = a
+        archive = try TarWriter(path: path.path, gzip: false)
         currentPath = path
         currentBytes = 0
         currentSamples = 0
     }
 
     private func writeEntry(name: String, bytes: [UInt8]) throws {
-        guard let a = archive, let entry = archive_entry_new() else { throw PipelineError("libarchive: out of memory") }
-        defer { archive_entry_free(entry) }
-        archive_entry_set_pathname(entry, name)
-        archive_entry_set_size(entry, la_int64_t(bytes.count))
-        archive_entry_set_filetype(entry, FG_AE_IFREG)
-        archive_entry_set_perm(entry, 0o644)
-        archive_entry_set_mtime(entry, 0, 0)
-        archive_entry_set_uid(entry, 0)
-        archive_entry_set_gid(entry, 0)
-        guard archive_write_header(a, entry) == ARCHIVE_OK else {
-            throw PipelineError("shard \(currentPath?.path ?? ""): cannot write header of \(name): \(ShardWriter.errorText(a))")
-        }
-        let written = bytes.withUnsafeBytes { archive_write_data(a, $0.baseAddress, $0.count) }
-        guard written == bytes.count else {
-            throw PipelineError("shard \(currentPath?.path ?? ""): short write of \(name): \(ShardWriter.errorText(a))")
-        }
+        guard let archive else { throw PipelineError("shard writer: no open shard") }
+        try archive.add(name, bytes)
     }
 
     private func closeShard() throws {
-        guard let a = archive, let path = currentPath else { return }
+        guard let tar = archive, let path = currentPath else { return }
         archive = nil
         currentPath = nil
-        let closed = archive_write_close(a)
-        let message = ShardWriter.errorText(a)
-        archive_write_free(a)
         defer { try? FileManager.default.removeItem(at: path) }
-        guard closed == ARCHIVE_OK else { throw PipelineError("cannot finish shard \(path.path): \(message)") }
+        try tar.close()
         shards.append(try store.objects.put(contentsOf: path))
-    }
-
-    static func errorText(_ a: OpaquePointer) -> String {
-        archive_error_string(a).map { String(cString: $0) } ?? "unknown libarchive error"
     }
 }
 
