@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "ClassifierTests", dependencies: ["Classifier", "Datasets", "Fairness", "Models", "NN", "Tensors"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Daemon", "Store", "Datasets", "NN", "Tensors"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Daemon", "Store", "Datasets", "Diffusion", "NN", "Tensors"]),
         .testTarget(name: "CLITests", dependencies: ["fairgen"]),
     ]
 )

@@ -123,9 +123,11 @@ public struct DDPMConfig: Codable, Equatable, Sendable {
     public var condDrop: Double?
     /// EMA decay in [0, 1).
     public var ema: Double?
+    /// Draw training images so that every value of this attribute is equally frequent (`none`: as they come).
+    public var balance: String?
 
     enum CodingKeys: String, CodingKey {
-        case steps, batch, lr, schedule, cond, ema
+        case steps, batch, lr, schedule, cond, ema, balance
         case condDrop = "cond_drop"
     }
     public init() {}
@@ -156,9 +158,11 @@ public struct SampleConfig: Codable, Equatable, Sendable {
     public var guidance: Double?
     public var sampler: SamplerKind?
     public var samplingSteps: Int?
+    /// img2img strength for `translate`: the fraction of the noise schedule a real image is noised to, in (0, 1].
+    public var strength: Double?
 
     enum CodingKeys: String, CodingKey {
-        case strategy, guidance, sampler
+        case strategy, guidance, sampler, strength
         case perReal = "per_real", samplingSteps = "sampling_steps"
     }
     public init() {}

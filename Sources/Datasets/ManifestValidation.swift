@@ -218,13 +218,14 @@ struct ManifestReader {
         if let n = keys["base_resolution"] { p.baseResolution = try int(n, "pipeline.base_resolution", min: 4, max: 1024) }
         if let n = keys["final_resolution"] { p.finalResolution = try int(n, "pipeline.final_resolution", min: 4, max: 1024) }
         if let n = keys["ddpm"] {
-            let k = try mapping(n, "pipeline.ddpm", allowed: ["steps", "batch", "lr", "schedule", "cond", "cond_drop", "ema"])
+            let k = try mapping(n, "pipeline.ddpm", allowed: ["steps", "batch", "lr", "schedule", "cond", "cond_drop", "ema", "balance"])
             var c = DDPMConfig()
             if let v = k["steps"] { c.steps = try int(v, "pipeline.ddpm.steps", min: 1) }
             if let v = k["batch"] { c.batch = try int(v, "pipeline.ddpm.batch", min: 1, max: 65536) }
             if let v = k["lr"] { c.lr = try double(v, "pipeline.ddpm.lr", min: 0, minExclusive: true) }
             if let v = k["schedule"] { c.schedule = try enumValue(v, "pipeline.ddpm.schedule", NoiseSchedule.self) }
             if let v = k["cond"] { c.cond = try stringList(v, "pipeline.ddpm.cond", nonEmpty: false) }
+            if let v = k["balance"] { c.balance = try string(v, "pipeline.ddpm.balance") }
             if let v = k["cond_drop"] { c.condDrop = try double(v, "pipeline.ddpm.cond_drop", min: 0, max: 1, maxExclusive: true) }
             if let v = k["ema"] { c.ema = try double(v, "pipeline.ddpm.ema", min: 0, max: 1, maxExclusive: true) }
             p.ddpm = c
@@ -238,13 +239,14 @@ struct ManifestReader {
             p.upsampler = c
         }
         if let n = keys["sample"] {
-            let k = try mapping(n, "pipeline.sample", allowed: ["strategy", "per_real", "guidance", "sampler", "sampling_steps"])
+            let k = try mapping(n, "pipeline.sample", allowed: ["strategy", "per_real", "guidance", "sampler", "sampling_steps", "strength"])
             var c = SampleConfig()
             if let v = k["strategy"] { c.strategy = try enumValue(v, "pipeline.sample.strategy", SampleStrategy.self) }
             if let v = k["per_real"] { c.perReal = try double(v, "pipeline.sample.per_real", min: 0) }
             if let v = k["guidance"] { c.guidance = try double(v, "pipeline.sample.guidance", min: 0) }
             if let v = k["sampler"] { c.sampler = try enumValue(v, "pipeline.sample.sampler", SamplerKind.self) }
             if let v = k["sampling_steps"] { c.samplingSteps = try int(v, "pipeline.sample.sampling_steps", min: 1) }
+            if let v = k["strength"] { c.strength = try double(v, "pipeline.sample.strength", min: 0, max: 1, minExclusive: true) }
             p.sample = c
         }
         if let n = keys["mix"] {
@@ -310,6 +312,9 @@ struct ManifestReader {
             for (i, c) in cond.enumerated() where !allowed.contains(c) {
                 throw fail("pipeline.ddpm.cond[\(i)]", found: quoted(c), expected: "one of \(allowed.joined(separator: ", "))")
             }
+        }
+        if let b = m.pipeline.ddpm?.balance, b != "none", !m.attributes.contains(b) {
+            throw fail("pipeline.ddpm.balance", found: quoted(b), expected: "none or one of attributes (\(m.attributes.joined(separator: ", ")))")
         }
         if let s = m.pipeline.sample, s.sampler == .ddim, let steps = s.samplingSteps, steps < 5 {
             throw fail("pipeline.sample.sampling_steps", found: "\(steps)", expected: "at least 5 steps for the ddim sampler")

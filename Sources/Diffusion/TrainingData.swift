@@ -89,3 +89,39 @@ public struct UpsamplerTrainingSet: DiffusionTrainingData {
         return TrainingBatch(x0: x, lowRes: low, cond: conditioner.appendLevels(c, levels: levels))
     }
 }
+
+/// Another training set seen through `mapping` (virtual index → example), so that the trainer's uniform
+/// draws over `0..<mapping.count` follow the distribution the mapping encodes — e.g. every value of a
+/// sensitive attribute equally often (`balancedMapping`). Nothing is copied: only indices are repeated.
+public struct ResampledTrainingSet: DiffusionTrainingData {
+    public let base: any DiffusionTrainingData
+    public let mapping: [Int]
+
+    public init(base: any DiffusionTrainingData, mapping: [Int]) {
+        precondition(!mapping.isEmpty && mapping.allSatisfy { $0 >= 0 && $0 < base.count },
+                     "ResampledTrainingSet: mapping must be non-empty and index the base set (\(base.count) examples)")
+        self.base = base; self.mapping = mapping
+    }
+
+    public var count: Int { mapping.count }
+
+    public func batch(indices: [Int], rng: inout RNG) -> TrainingBatch {
+        base.batch(indices: indices.map { mapping[$0] }, rng: &rng)
+    }
+
+    /// A mapping in which every group is as frequent as the largest one: each group's examples, in order,
+    /// repeated cyclically up to that size. `groups[i]` is example i's group (any Int; −1 for unknown is
+    /// simply one more group). Deterministic.
+    public static func balancedMapping(groups: [Int]) -> [Int] {
+        var members: [Int: [Int]] = [:]
+        for (i, g) in groups.enumerated() { members[g, default: []].append(i) }
+        let target = members.values.map(\.count).max() ?? 0
+        var out: [Int] = []
+        out.reserveCapacity(target * members.count)
+        for g in members.keys.sorted() {
+            let m = members[g]!
+            for k in 0..<target { out.append(m[k % m.count]) }
+        }
+        return out
+    }
+}

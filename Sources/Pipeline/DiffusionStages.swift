@@ -13,7 +13,7 @@ import Tensors
 /// from the last one. The stage's output is a smaller safetensors file: the EMA weights under the
 /// UNet's parameter names, with the network config, conditioning layout and schedule in `__metadata__`.
 public enum DiffusionStages {
-    public static let ddpmCodeVersion = "train-ddpm-1"
+    public static let ddpmCodeVersion = "train-ddpm-2"
     public static let upsamplerCodeVersion = "train-upsampler-1"
 
     /// What a sampling checkpoint describes besides its weights.
@@ -67,6 +67,21 @@ public enum DiffusionStages {
         table.rows.indices.filter { table.rows[$0].split == .train || table.rows[$0].split == .unlabeled }
     }
 
+    /// The cells `ddpm.balance` equalises: (class, attribute value) — the distribution fair-sample asks the
+    /// model for, every value equally likely within each class. Unlabeled rows are one more "class"; for
+    /// multi-label data, where a row has no single class, the cells are the attribute values alone.
+    static func balanceGroups(_ table: DatasetTable, rows: [Int], attribute a: Int) -> [Int] {
+        let values = table.attributeValues[a].count + 1          // + unknown (−1)
+        return rows.map { r in
+            let row = table.rows[r]
+            var cls = -1
+            if table.labelKind != .multi && row.isLabeled {
+                cls = row.label.indices.max { row.label[$0] < row.label[$1] } ?? -1
+            }
+            return (cls + 1) * values + (row.attributes[a] + 1)
+        }
+    }
+
     /// Images of `rows` at `resolution` as one [N, C, R, R] tensor in [−1, 1].
     static func images(_ dataset: IngestedDataset, rows: [Int], resolution: Int) throws -> Tensor {
         guard let set = dataset.images(at: resolution) else {
@@ -108,7 +123,15 @@ public enum DiffusionStages {
             let s = settings(steps: c.steps, batch: c.batch, lr: c.lr, ema: c.ema, condDrop: c.condDrop,
                              every: c.checkpointEvery, seed: c.seed, prediction: c.prediction, schedule: c.schedule,
                              timesteps: c.timesteps)
-            let data = ImageTrainingSet(images: x, cond: cond, horizontalFlip: true, condDrop: Float(c.condDrop))
+            var data: any DiffusionTrainingData = ImageTrainingSet(images: x, cond: cond, horizontalFlip: true,
+                                                                   condDrop: Float(c.condDrop))
+            if let name = c.balance {
+                guard let a = d.table.attributes.firstIndex(of: name) else {
+                    throw PipelineError("train-ddpm: pipeline.ddpm.balance: '\(name)' is not an attribute of the dataset")
+                }
+                data = ResampledTrainingSet(base: data, mapping: ResampledTrainingSet.balancedMapping(
+                    groups: balanceGroups(d.table, rows: rows, attribute: a)))
+            }
             let card = ModelCard(unet: unet, layout: layout, prediction: c.prediction, schedule: c.schedule,
                                  timesteps: c.timesteps, steps: c.steps)
             return ["checkpoint": .bytes(try train(ctx, unet: unet, settings: s, data: data, card: card))]

@@ -20,9 +20,9 @@ high_risk: [melanoma, bcc, scc]
 pipeline:
   base_resolution: 32
   final_resolution: 64
-  ddpm: {steps: 20000, batch: 32, lr: 2.0e-4, schedule: cosine, cond: [label, skin_tone], cond_drop: 0.1, ema: 0.9999}
+  ddpm: {steps: 20000, batch: 32, lr: 2.0e-4, schedule: cosine, cond: [label, skin_tone], cond_drop: 0.1, ema: 0.9999, balance: skin_tone}
   upsampler: {steps: 20000, batch: 16, aug: paper}
-  sample: {strategy: fair, per_real: 1.0, guidance: 2.0, sampler: ddim, sampling_steps: 50}
+  sample: {strategy: fair, per_real: 1.0, guidance: 2.0, sampler: ddim, sampling_steps: 50, strength: 0.6}
   mix: {alpha: [0.0, 0.25, 0.5, 0.75, 1.0]}
   classifier: {arch: resnet18, epochs: 30, batch: 64, seeds: 5, baselines: [none, heuristic, oversample, focal]}
   evaluate: {mmd: true}
@@ -45,9 +45,10 @@ func manifestError(_ text: String, file: String = "inbox/x.yaml") -> DatasetErro
         #expect(p.baseResolution == 32 && p.finalResolution == 64)
         #expect(p.ddpm?.steps == 20000 && p.ddpm?.batch == 32 && p.ddpm?.lr == 2.0e-4 && p.ddpm?.schedule == .cosine)
         #expect(p.ddpm?.cond == ["label", "skin_tone"] && p.ddpm?.condDrop == 0.1 && p.ddpm?.ema == 0.9999)
+        #expect(p.ddpm?.balance == "skin_tone")
         #expect(p.upsampler?.steps == 20000 && p.upsampler?.batch == 16 && p.upsampler?.aug == .paper)
         #expect(p.sample?.strategy == .fair && p.sample?.perReal == 1.0 && p.sample?.guidance == 2.0)
-        #expect(p.sample?.sampler == .ddim && p.sample?.samplingSteps == 50)
+        #expect(p.sample?.sampler == .ddim && p.sample?.samplingSteps == 50 && p.sample?.strength == 0.6)
         #expect(p.mix?.alpha == [0.0, 0.25, 0.5, 0.75, 1.0])
         #expect(p.classifier?.arch == .resnet18 && p.classifier?.epochs == 30 && p.classifier?.batch == 64 && p.classifier?.seeds == 5)
         #expect(p.classifier?.baselines == [.none, .heuristic, .oversample, .focal])
@@ -161,6 +162,10 @@ func manifestError(_ text: String, file: String = "inbox/x.yaml") -> DatasetErro
         #expect(code("cond: [label, skin_tone]", "cond: [label, shoe_size]") == (.invalidValue, "pipeline.ddpm.cond[1]"))
         #expect(code("alpha: [0.0, 0.25", "alpha: [1.5, 0.25") == (.invalidValue, "pipeline.mix.alpha[0]"))
         #expect(code("baselines: [none,", "baselines: [mixup,") == (.invalidValue, "pipeline.classifier.baselines[0]"))
+        #expect(code("balance: skin_tone", "balance: shoe_size") == (.invalidValue, "pipeline.ddpm.balance"))
+        #expect(code("balance: skin_tone", "balance: none").0 == nil)
+        #expect(code("strength: 0.6", "strength: 0") == (.invalidValue, "pipeline.sample.strength"))
+        #expect(code("strength: 0.6", "strength: 1.2") == (.invalidValue, "pipeline.sample.strength"))
         #expect(code("mmd: true", "mmd: maybe") == (.invalidValue, "pipeline.evaluate.mmd"))
         #expect(code("modality: dermatology", "modality: cardiology") == (.invalidValue, "modality"))
         #expect(code("final_resolution: 64", "final_resolution: 48") == (.invalidValue, "pipeline.final_resolution"))

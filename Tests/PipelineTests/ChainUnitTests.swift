@@ -1,6 +1,7 @@
 import Foundation
 import NN
 import Tensors
+import Diffusion
 import Testing
 @testable import Datasets
 @testable import Pipeline
@@ -58,6 +59,14 @@ private func table(counts: [[Int]], classes: [String] = ["a", "b"], values: [Str
         let d = ChainConfig.resolve(manifest: plain, profile: .default, threads: 1)
         #expect(d.upsampler?.from == 16 && d.upsampler?.to == 32)
         #expect(d.threads == 1)
+        // CPU profiles balance the generator's draws over the fairness attribute; the paper profile and
+        // `balance: none` do not.
+        #expect(c.ddpm.balance == "tone" && d.ddpm.balance == "tone")
+        #expect(ChainConfig.resolve(manifest: plain, profile: .paper, threads: 1).ddpm.balance == nil)
+        let unbalanced = try Manifest.parse(text: Self.manifestText.replacingOccurrences(of: "cond: [label, tone]}",
+                                                                                          with: "cond: [label, tone], balance: none}"),
+                                            file: "derm.yaml")
+        #expect(ChainConfig.resolve(manifest: unbalanced, profile: .default, threads: 1).ddpm.balance == nil)
     }
 }
 
@@ -189,5 +198,29 @@ private func table(counts: [[Int]], classes: [String] = ["a", "b"], values: [Str
         let object = try IngestStage.datasetObject(manifest: base, archivePath: archive, limits: limits).encode()
         #expect(try IngestStage.datasetObject(manifest: knob, archivePath: archive, limits: limits).encode() == object)
         #expect(try IngestStage.datasetObject(manifest: res, archivePath: archive, limits: limits).encode() != object)
+    }
+}
+
+@Suite struct GeneratorBalanceTests {
+    /// `ddpm.balance`: the generator's draws make every (class, attribute value) cell as frequent as the
+    /// largest, unlabeled rows being one more class — the distribution fair-sample later asks for.
+    @Test func everyClassAttributeCellIsDrawnEquallyOften() throws {
+        var t = table(counts: [[2, 6], [1, 3]], extra: [.unlabeled: 2])
+        for r in t.rows.indices where t.rows[r].split == .unlabeled {
+            t.rows[r].label = [0, 0]; t.rows[r].labelMask = [0, 0]; t.rows[r].attributes = [1]
+        }
+        t.rows.append(TableRow(path: "val.png", label: [1, 0], labelMask: [1, 1], attributes: [0], domain: -1, split: .val))
+        let rows = DiffusionStages.generativeRows(t)
+        #expect(rows.count == 14, "train + unlabeled, never val")
+        let groups = DiffusionStages.balanceGroups(t, rows: rows, attribute: 0)
+        #expect(Set(groups).count == 5, "a/dark, a/light, b/dark, b/light, unlabeled/light")
+        let mapping = ResampledTrainingSet.balancedMapping(groups: groups)
+        var cells: [String: Int] = [:]
+        for i in mapping {
+            let row = t.rows[rows[i]]
+            let cls = row.isLabeled ? t.classes[row.label[0] == 1 ? 0 : 1] : "unlabeled"
+            cells[cls + "/" + t.attributeValues[0][row.attributes[0]], default: 0] += 1
+        }
+        #expect(cells == ["a/dark": 6, "a/light": 6, "b/dark": 6, "b/light": 6, "unlabeled/light": 6])
     }
 }
