@@ -123,7 +123,8 @@ public struct DDPMConfig: Codable, Equatable, Sendable {
     public var condDrop: Double?
     /// EMA decay in [0, 1).
     public var ema: Double?
-    /// Draw training images so that every value of this attribute is equally frequent (`none`: as they come).
+    /// Draw the generator's training images so that every (class, value of this attribute) cell is equally
+    /// frequent (`none`: draw rows uniformly). Must be one of `attributes`.
     public var balance: String?
 
     enum CodingKeys: String, CodingKey {
