@@ -40,24 +40,21 @@ public enum IngestBenchArchive {
     /// one image at a time (memory stays small whatever `count` is).
     public static func write(to path: String, count: Int, side: Int = 64, seed: UInt64 = 0) throws {
         precondition(count >= 0 && side >= 1, "IngestBenchArchive: count \(count), side \(side)")
-        let tar: TarWriter
-        do { tar = try TarWriter(path: path, gzip: true, mtime: 1_700_000_000) } catch let e as TarWriter.Failure {
-            throw DatasetError(.io, file: path, location: "", found: e.description, expected: "a writable .tar.gz")
-        }
-        func add(_ name: String, _ bytes: [UInt8]) throws {
-            do { try tar.add(name, bytes) } catch let e as TarWriter.Failure {
+        // Writer failures surface as the Datasets module's I/O error, naming the archive.
+        func io<T>(_ body: () throws -> T) throws -> T {
+            do { return try body() } catch let e as TarWriter.Failure {
                 throw DatasetError(.io, file: path, location: "", found: e.description, expected: "a writable .tar.gz")
             }
         }
+        let tar = try io { try TarWriter(path: path, gzip: true, mtime: 1_700_000_000) }
+        func add(_ name: String, _ bytes: [UInt8]) throws { try io { try tar.add(name, bytes) } }
         var csv = "path,diagnosis,skin_tone,split\n"
         for i in 0..<count {
             csv += "\(name(i)),\(i % 2 == 0 ? "a" : "b"),\(i % 3 == 0 ? "dark" : "light"),train\n"
         }
         try add("metadata.csv", Array(csv.utf8))
         for i in 0..<count { try add(name(i), try PNGCodec.encode(image(index: i, side: side, seed: seed))) }
-        do { try tar.close() } catch let e as TarWriter.Failure {
-            throw DatasetError(.io, file: path, location: "", found: e.description, expected: "a writable .tar.gz")
-        }
+        try io { try tar.close() }
     }
 
     /// Entry name of image i (`img/00042.png`).
