@@ -31,6 +31,10 @@ public struct TableRow: Codable, Equatable, Sendable {
 
     /// True when at least one label entry is known.
     public var isLabeled: Bool { labelMask.contains(1) }
+
+    /// The class with the largest label value (the first one on ties), or nil when the row is unlabeled.
+    /// For single and soft labels this is the row's class; multi-label callers decide what a class means.
+    public var topClass: Int? { isLabeled ? label.indices.max { label[$0] < label[$1] } : nil }
 }
 
 /// The validated table of a drop: rows in CSV order plus the vocabularies their indices refer to.

@@ -8,6 +8,7 @@ import Foundation
 public final class TarWriter {
     /// The archive being written.
     public let path: String
+    private let mtime: Int
     private var archive: OpaquePointer?
 
     /// Why writing failed: the archive's path, what was being done, libarchive's message.
@@ -31,8 +32,6 @@ public final class TarWriter {
             throw failure("cannot create archive")
         }
     }
-
-    private let mtime: Int
 
     deinit { if let a = archive { archive_write_free(a) } }
 
@@ -67,7 +66,7 @@ public final class TarWriter {
         Failure(description: "\(path): \(what): \(archive.map(TarWriter.errorText) ?? "libarchive error")")
     }
 
-    static func errorText(_ a: OpaquePointer) -> String {
+    private static func errorText(_ a: OpaquePointer) -> String {
         archive_error_string(a).map { String(cString: $0) } ?? "unknown libarchive error"
     }
 }

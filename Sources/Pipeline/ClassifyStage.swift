@@ -148,11 +148,7 @@ public enum ClassifyStage {
         let k = table.classes.count
         switch table.labelKind {
         case .single:
-            return .single(rows.map { r in
-                let row = table.rows[r]
-                guard row.isLabeled else { return -1 }
-                return row.label.indices.max { row.label[$0] < row.label[$1] } ?? -1
-            }, classes: k)
+            return .single(rows.map { table.rows[$0].topClass ?? -1 }, classes: k)
         case .soft:
             var p = [Float](repeating: 0, count: rows.count * k)
             for (i, r) in rows.enumerated() where table.rows[r].isLabeled {

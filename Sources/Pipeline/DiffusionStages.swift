@@ -74,10 +74,7 @@ public enum DiffusionStages {
         let values = table.attributeValues[a].count + 1          // + unknown (−1)
         return rows.map { r in
             let row = table.rows[r]
-            var cls = -1
-            if table.labelKind != .multi && row.isLabeled {
-                cls = row.label.indices.max { row.label[$0] < row.label[$1] } ?? -1
-            }
+            let cls = table.labelKind == .multi ? -1 : (row.topClass ?? -1)
             return (cls + 1) * values + (row.attributes[a] + 1)
         }
     }

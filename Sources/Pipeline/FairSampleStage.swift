@@ -110,13 +110,7 @@ public enum FairSampleStage {
         let count = Int((Double(train.count) * c.perReal).rounded())
         guard count > 0 else { return [] }
         let multi = table.labelKind == .multi
-        func hard(_ r: Int) -> Int {
-            let row = table.rows[r]
-            var best = 0
-            for j in row.label.indices where row.labelMask[j] == 1 && row.label[j] > row.label[best] { best = j }
-            return best
-        }
-        let labels = train.map { multi ? 0 : hard($0) }
+        let labels = train.map { multi ? 0 : table.rows[$0].topClass ?? 0 }
         let attributeBlock = c.attribute.flatMap { layout.block($0) }
         if c.attribute != nil && attributeBlock == nil {
             throw PipelineError("fair-sample: attribute '\(c.attribute!)' is not in pipeline.ddpm.cond")

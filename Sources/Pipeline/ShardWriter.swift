@@ -77,7 +77,7 @@ public final class ShardWriter {
     }
 
     deinit {
-        archive = nil
+        archive = nil       // release the writer (and its file handle) before deleting the partial shard
         if let p = currentPath { try? FileManager.default.removeItem(at: p) }
     }
 
