@@ -193,5 +193,17 @@ public struct ClassifierConfig: Codable, Equatable, Sendable {
 /// `pipeline.evaluate`.
 public struct EvaluateConfig: Codable, Equatable, Sendable {
     public var mmd: Bool?
+    /// How the synthetic variant (its α) is chosen on `val`; see `SelectionRule`.
+    public var selection: SelectionRule?
     public init() {}
+}
+
+/// `pipeline.evaluate.selection`: the rule that picks the synthetic variant on the `val` split (never on a
+/// test split). Multi-label data sets always use val macro AUC.
+public enum SelectionRule: String, Codable, CaseIterable, Sendable {
+    /// The best val worst-group accuracy among the synthetic variants whose val accuracy is within 0.01 of
+    /// the baseline's (the default: the worst group is what synthetic data is for, but not at any cost).
+    case worstGroup = "worst_group"
+    /// The best val balanced accuracy.
+    case balancedAccuracy = "balanced_accuracy"
 }

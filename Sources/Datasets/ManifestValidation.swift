@@ -286,9 +286,10 @@ struct ManifestReader {
             p.classifier = c
         }
         if let n = keys["evaluate"] {
-            let k = try mapping(n, "pipeline.evaluate", allowed: ["mmd"])
+            let k = try mapping(n, "pipeline.evaluate", allowed: ["mmd", "selection"])
             var c = EvaluateConfig()
             if let v = k["mmd"] { c.mmd = try bool(v, "pipeline.evaluate.mmd") }
+            if let v = k["selection"] { c.selection = try enumValue(v, "pipeline.evaluate.selection", SelectionRule.self) }
             p.evaluate = c
         }
         return p

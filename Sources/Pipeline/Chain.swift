@@ -102,15 +102,18 @@ public enum Chain {
 
         var predictions: [String: ObjectID] = [:]
         var classifiers: [(String, ObjectID)] = []
+        var auditor: ObjectID? = nil   // the baseline's seed-0 classifier (real data only) audits the generator
         for variant in config.variants {
             for seed in 0..<config.classify.seeds {
                 let out = try step(ClassifyStage.stage(config: config, variant: variant, seed: seed, resolution: resolution,
                                                        dataset: dataset, shards: shards))
                 predictions["\(variant.name)/seed\(seed)"] = out["predictions"]!
                 classifiers.append(("checkpoints/classifier-\(variant.name)-seed\(seed).safetensors", out["checkpoint"]!))
+                if variant == .baseline && seed == 0 { auditor = out["checkpoint"]! }
             }
         }
-        let evaluated = try step(EvaluateStage.stage(config: config, dataset: dataset, predictions: predictions))
+        let evaluated = try step(EvaluateStage.stage(config: config, dataset: dataset, predictions: predictions,
+                                                     auditor: auditor, shards: shards))
 
         // File the version: metrics.json (with the version number), report, checkpoints, shards, grids.
         let metricsBytes = try withVersion(store.objects.read(evaluated["metrics"]!), version: run.version)

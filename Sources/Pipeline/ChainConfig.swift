@@ -88,6 +88,8 @@ public struct ChainConfig: Codable, Sendable, Equatable {
         public var mmd: Bool
         public var mmdSampleSize: Int
         public var mmdRepeats: Int
+        /// How the synthetic variant is chosen on `val` (`pipeline.evaluate.selection`).
+        public var selection: SelectionRule = .worstGroup
     }
 
     public var profile: Profile
@@ -197,6 +199,7 @@ public struct ChainConfig: Codable, Sendable, Equatable {
         }
         if !classify.baselines.contains("none") { classify.baselines.insert("none", at: 0) }
         if let e = p.evaluate, let v = e.mmd { evaluate.mmd = v }
+        if let v = p.evaluate?.selection { evaluate.selection = v }
         return ChainConfig(profile: profile, threads: threads, ddpm: ddpm, upsampler: final > base ? up : nil,
                            sample: sample, classify: classify, evaluate: evaluate)
     }

@@ -1,6 +1,8 @@
+import Classifier
 import Datasets
 import Fairness
 import Foundation
+import Models
 import NN
 import Tensors
 
@@ -11,7 +13,9 @@ import struct Store.ObjectID
 /// feature space. Output `metrics`: metrics.json (schema 1) without the run version, which the chain
 /// adds when it files the run (so that a cached evaluation is reused by a later version).
 public enum EvaluateStage {
-    public static let codeVersion = "evaluate-1"
+    public static let codeVersion = "evaluate-2"
+    /// Input name of the auditor checkpoint (the baseline's seed-0 classifier).
+    static let auditorInput = "auditor"
 
     struct Slice: Encodable {
         var variants: [String]
@@ -20,19 +24,34 @@ public enum EvaluateStage {
         var attribute: String?
     }
 
-    /// `predictions` maps "<variant>/seed<k>" to that classifier's predictions object.
-    public static func stage(config: ChainConfig, dataset: ObjectID, predictions: [String: ObjectID]) throws -> Stage {
+    /// `predictions` maps "<variant>/seed<k>" to that classifier's predictions object. With an `auditor`
+    /// (the baseline's seed-0 checkpoint) and the synthetic `shards`, metrics.json gets the `generator`
+    /// diagnostics (`GeneratorAudit`).
+    public static func stage(config: ChainConfig, dataset: ObjectID, predictions: [String: ObjectID],
+                             auditor: ObjectID? = nil, shards: [ObjectID] = []) throws -> Stage {
         var inputs = predictions
         inputs["dataset"] = dataset
+        if let auditor, !shards.isEmpty {
+            inputs[auditorInput] = auditor
+            for (i, s) in shards.enumerated() { inputs[String(format: "shard-%05d", i)] = s }
+        }
         let slice = Slice(variants: config.variants.map(\.name), seeds: config.classify.seeds, evaluate: config.evaluate,
                           attribute: config.sample.attribute)
         return try Stage(name: "evaluate", codeVersion: codeVersion, config: slice, inputs: inputs) { ctx in
             let d = try DatasetObject.decode(ctx.readInput("dataset"))
             var loaded: [String: SafeTensorsFile] = [:]
-            for key in ctx.inputs.keys where key != "dataset" {
+            for key in ctx.inputs.keys where key.contains("/seed") {
                 loaded[key] = try SafeTensors.decode(ctx.store.objects.read(ctx.inputs[key]!), source: "predictions \(key)")
             }
-            let metrics = try evaluate(d, config: config, predictions: loaded)
+            var metrics = try evaluate(d, config: config, predictions: loaded)
+            if ctx.inputs[auditorInput] != nil, d.table.labelKind != .multi, case .object(var members) = metrics {
+                let shardIDs = ctx.inputs.keys.filter { $0.hasPrefix("shard-") }.sorted().map { ctx.inputs[$0]! }
+                let samples = try shardIDs.flatMap { try ShardReader.read($0, store: ctx.store) }
+                let checkpoint = try SafeTensors.decode(ctx.readInput(auditorInput), source: "auditor checkpoint")
+                members.append(JSONMember("generator", try generatorDiagnostics(d, config: config, auditor: checkpoint.tensors,
+                                                                               samples: samples)))
+                metrics = .object(members)
+            }
             return ["metrics": .bytes(Array(metrics.serialized(indent: 2).utf8))]
         }
     }
@@ -43,7 +62,7 @@ public enum EvaluateStage {
         let highRisk = Set(d.manifest.highRisk.compactMap { table.classes.firstIndex(of: $0) })
         let splits: [Split] = [.val, .testID, .testOOD].filter { s in table.rows.contains { $0.split == s && $0.isLabeled } }
         var variantMembers: [JSONMember] = []
-        var valScores: [(alpha: Double, score: Double)] = []
+        var valMacroAUC: [(alpha: Double, score: Double)] = []
         for variant in config.variants {
             var perSplit: [JSONMember] = []
             for split in splits {
@@ -56,11 +75,9 @@ public enum EvaluateStage {
                 }
                 let aggregated = aggregateSeeds(seeds)
                 perSplit.append(JSONMember(split.rawValue, aggregated))
-                if split == .val, case .synthetic(let a) = variant {
-                    let key = table.labelKind == .multi ? ["auc", "macro"] : ["balanced_accuracy"]
-                    var node: JSONValue? = aggregated
-                    for k in key { node = node?[k] }
-                    if let mean = node?["mean"]?.doubleValue { valScores.append((a, mean)) }
+                if split == .val, case .synthetic(let a) = variant,
+                   let mean = aggregated["auc"]?["macro"]?["mean"]?.doubleValue {
+                    valMacroAUC.append((a, mean))
                 }
             }
             variantMembers.append(JSONMember(variant.name, .object([
@@ -68,19 +85,133 @@ public enum EvaluateStage {
                 JSONMember("splits", .object(perSplit)),
             ])))
         }
-        // α is chosen on val, never on a test split; ties go to the larger α (more real data).
-        let selected = valScores.max { ($0.score, $0.alpha) < ($1.score, $1.alpha) }?.alpha
         var members: [JSONMember] = [
             JSONMember("schema", .int(1)),
             JSONMember("dataset", .string(d.manifest.name)),
             JSONMember("variants", .object(variantMembers)),
-            JSONMember("selected_alpha", selected.map { .number($0) } ?? .null),
-            JSONMember("selection", .string(table.labelKind == .multi ? "val macro AUC" : "val balanced accuracy")),
         ]
+        // α is chosen on val, never on a test split.
+        let summary = try MetricsSummary(fairness: .object(members))
+        let choice: Selection
+        if table.labelKind == .multi {
+            // Ties go to the larger α (more real data).
+            let best = valMacroAUC.max { ($0.score, $0.alpha) < ($1.score, $1.alpha) }
+            choice = Selection(alpha: best?.alpha, description: "val macro AUC")
+        } else {
+            choice = select(summary, rule: config.evaluate.selection)
+        }
+        members.append(JSONMember("selected_alpha", choice.alpha.map { .number($0) } ?? .null))
+        members.append(JSONMember("selection", .string(choice.description)))
+        members.append(JSONMember("comparisons", comparisons(summary, selectedAlpha: choice.alpha, splits: splits)))
+        let selected = choice.alpha
         if config.evaluate.mmd {
             members.append(JSONMember("mmd", mmd(table, config: config, selected: selected, predictions: predictions)))
         }
         return .object(members)
+    }
+
+    /// The α chosen on val and the rule, as metrics.json's `selection` states it.
+    struct Selection: Equatable {
+        var alpha: Double?
+        var description: String
+    }
+
+    /// Val accuracy a synthetic variant may lose against the baseline and still be chosen by `worst_group`.
+    static let accuracyTolerance = 0.01
+
+    /// Chooses the synthetic α on `val` by `rule` (single-label and soft labels). Ties go to the larger α
+    /// (more real data). `worst_group` falls back to balanced accuracy when no group table exists, and
+    /// to the best val accuracy when no variant is within the tolerance; `selection` then says so.
+    static func select(_ m: MetricsSummary, rule: SelectionRule) -> Selection {
+        let synthetic = m.variants.compactMap { v -> (alpha: Double, val: SplitSummary)? in
+            guard v.name != "baseline", let a = v.alpha, let s = v.splits["val"] else { return nil }
+            return (a, s)
+        }
+        func best(_ score: (SplitSummary) -> Double?, among candidates: [(alpha: Double, val: SplitSummary)]) -> Double? {
+            candidates.compactMap { c in score(c.val).map { (c.alpha, $0) } }
+                .max { ($0.1, $0.0) < ($1.1, $1.0) }?.0
+        }
+        let balanced = "val balanced accuracy"
+        switch rule {
+        case .balancedAccuracy:
+            return Selection(alpha: best({ $0.balancedAccuracy?.mean }, among: synthetic), description: balanced)
+        case .worstGroup:
+            guard synthetic.contains(where: { $0.val.worstGroupAccuracy?.mean != nil }) else {
+                return Selection(alpha: best({ $0.balancedAccuracy?.mean }, among: synthetic),
+                                 description: balanced + " (no attribute groups on val for worst_group)")
+            }
+            let tolerance = String(format: "%.2f", accuracyTolerance)
+            let rule = "val worst-group accuracy among synthetic variants within \(tolerance) of the baseline's val accuracy"
+            guard let base = m.variant("baseline")?.splits["val"]?.accuracy?.mean else {
+                return Selection(alpha: best({ $0.worstGroupAccuracy?.mean }, among: synthetic),
+                                 description: "val worst-group accuracy (no baseline val accuracy)")
+            }
+            let eligible = synthetic.filter { ($0.val.accuracy?.mean ?? -.infinity) >= base - accuracyTolerance }
+            if eligible.isEmpty {
+                return Selection(alpha: best({ $0.accuracy?.mean }, among: synthetic),
+                                 description: rule + " (none qualified: best val accuracy)")
+            }
+            return Selection(alpha: best({ $0.worstGroupAccuracy?.mean }, among: eligible), description: rule)
+        }
+    }
+
+    /// metrics.json `comparisons`: per test split, the selected synthetic variant against the baseline and
+    /// against oversampling, as paired per-seed differences with 95 % intervals (docs/metrics.md).
+    static func comparisons(_ m: MetricsSummary, selectedAlpha: Double?, splits: [Split]) -> JSONValue {
+        guard let a = selectedAlpha, let synthetic = m.variant(Variant.synthetic(alpha: a).name) else { return .object([]) }
+        var perSplit: [JSONMember] = []
+        for split in splits where split != .val {
+            var pairs: [JSONMember] = []
+            for other in ["baseline", "oversample"] {
+                guard let s = synthetic.splits[split.rawValue], let o = m.variant(other)?.splits[split.rawValue] else { continue }
+                pairs.append(JSONMember("\(synthetic.name)-\(other)", SplitComparison(s, o).json))
+            }
+            perSplit.append(JSONMember(split.rawValue, .object(pairs)))
+        }
+        return .object(perSplit)
+    }
+
+    /// metrics.json `generator`: the auditor (the baseline classifier, real data only) on the synthetic
+    /// images, per (class, fairness-attribute value) cell (`GeneratorAudit`).
+    static func generatorDiagnostics(_ d: IngestedDataset, config: ChainConfig, auditor weights: [String: Tensor],
+                                     samples: [SyntheticSample]) throws -> JSONValue {
+        let table = d.table
+        let resolution = config.upsampler?.to ?? config.ddpm.resolution
+        guard let images = d.images(at: resolution) else {
+            throw PipelineError("evaluate: dataset object has no images at \(resolution) px")
+        }
+        var rng = RNG(seed: 0)   // every weight is overwritten by the checkpoint
+        let network = ResNet(ResNetConfig(inChannels: images.channels, numOutputs: table.classes.count,
+                                          resolution: resolution, widths: config.classify.widths), rng: &rng)
+        try network.loadStateDict(weights, source: "auditor checkpoint")
+        let attributeIndex = config.sample.attribute.flatMap { table.attributes.firstIndex(of: $0) }
+        let valueNames = attributeIndex.map { table.attributeValues[$0] } ?? []
+        func real(_ split: Split) -> GeneratorAudit.LabeledSet {
+            let rows = table.rows.indices.filter { table.rows[$0].split == split && table.rows[$0].topClass != nil }
+            return GeneratorAudit.LabeledSet(images: ClassifyStage.bank(images, rows: rows),
+                                             classes: rows.map { table.rows[$0].topClass! },
+                                             values: rows.map { r in attributeIndex.map { table.rows[r].attributes[$0] } ?? -1 })
+        }
+        var bank = ImageBank(channels: images.channels, height: resolution, width: resolution)
+        var classes: [Int] = [], values: [Int] = []
+        for s in samples {
+            guard let c = table.classes.firstIndex(of: s.label) else {
+                throw PipelineError("synthetic sample \(s.stem): its label is not a class of the dataset")
+            }
+            let img = try PNGCodec.decode(s.png, file: "synthetic shard", entry: s.stem + ".png")
+            guard img.shape == [images.channels, resolution, resolution] else {
+                throw PipelineError("synthetic sample \(s.stem): shape \(img.shape), expected \([images.channels, resolution, resolution])")
+            }
+            bank.append(img)
+            classes.append(c)
+            values.append(config.sample.attribute.flatMap { s.attributes[$0] }.flatMap { valueNames.firstIndex(of: $0) } ?? -1)
+        }
+        return GeneratorAudit.run(
+            auditor: { ClassifierTrainer.predict(network, images: $0, multiLabel: false, withFeatures: true) },
+            classNames: table.classes, attribute: attributeIndex == nil ? nil : config.sample.attribute,
+            valueNames: valueNames, train: real(.train), validation: real(.val),
+            synthetic: GeneratorAudit.LabeledSet(images: bank, classes: classes, values: values),
+            mmdSampleSize: config.evaluate.mmdSampleSize, mmdRepeats: config.evaluate.mmdRepeats)
     }
 
     /// One split of one classifier: DESIGN §6's one-evaluation object.

@@ -94,6 +94,43 @@ public struct SplitSummary: Equatable, Sendable {
     }
 }
 
+/// metrics.json `generator`: per (class, attribute value) cell and per value, what the auditor makes of
+/// the synthetic images (`GeneratorAudit`).
+public struct GeneratorSummary: Equatable, Sendable {
+    public struct Row: Equatable, Sendable {
+        /// Class name (nil for a per-value or overall row) and attribute value (nil: all values).
+        public var className: String?
+        public var value: String?
+        public var synthetic: Int
+        public var fidelity: Double?
+        public var validation: Int
+        public var auditorValidationAccuracy: Double?
+        public var mmd: Double?
+        public var memorised: Double?
+    }
+    public var attribute: String?
+    public var cells: [Row]
+    public var groups: [Row]
+    public var overall: Row?
+
+    init?(_ value: JSONValue?) {
+        guard case .object(let o)? = value else { return nil }
+        func string(_ v: JSONValue?) -> String? { if case .string(let s)? = v { return s } else { return nil } }
+        func row(_ v: JSONValue) -> Row {
+            Row(className: string(v["class"]), value: string(v["value"]),
+                synthetic: Int(MetricStat.number(v["synthetic"]) ?? 0), fidelity: MetricStat.number(v["fidelity"]),
+                validation: Int(MetricStat.number(v["val"]) ?? 0),
+                auditorValidationAccuracy: MetricStat.number(v["auditor_val_accuracy"]),
+                mmd: MetricStat.number(v["mmd"]), memorised: MetricStat.number(v["memorised"]))
+        }
+        func rows(_ v: JSONValue?) -> [Row] { if case .array(let a)? = v { return a.map(row) } else { return [] } }
+        attribute = string(o["attribute"])
+        cells = rows(o["cells"])
+        groups = rows(o["groups"])
+        overall = o["overall"].map(row)
+    }
+}
+
 /// One variant (`baseline`, `synthetic_a0.50`, `oversample`, …).
 public struct VariantSummary: Equatable, Sendable {
     public var name: String
@@ -119,6 +156,8 @@ public struct MetricsSummary: Equatable, Sendable {
     public var variants: [VariantSummary]
     public var selectedAlpha: Double?
     public var selection: String?
+    /// metrics.json `generator` (the auditor's view of the synthetic images), when present.
+    public var generator: GeneratorSummary?
 
     /// Parses metrics.json bytes.
     public init(json bytes: [UInt8]) throws {
@@ -142,6 +181,7 @@ public struct MetricsSummary: Equatable, Sendable {
         version = MetricStat.number(root["version"]).map { Int($0) }
         selectedAlpha = MetricStat.number(root["selected_alpha"])
         if case .string(let s)? = root["selection"] { selection = s } else { selection = nil }
+        generator = GeneratorSummary(root["generator"])
         var parsed: [VariantSummary] = []
         for (name, v) in variants {
             guard case .object(let splits)? = v["splits"] else {

@@ -37,6 +37,7 @@ public enum ReportBuilder {
         page.raw("Values are mean ± sample std over training seeds; the highlighted row is the selected synthetic variant.</p>\n")
 
         for split in splits { table(&page, metrics, split: split.key, title: split.title) }
+        if let g = metrics.generator { generatorTable(&page, g) }
         page.raw("<h2>Accuracy by group</h2>\n")
         for split in splits { groupCharts(&page, metrics, split: split.key, title: split.title) }
         page.raw("<h2>α sweep</h2>\n")
@@ -62,6 +63,28 @@ public enum ReportBuilder {
                 page.raw("<td>\(escape(meanStd(stat)))</td>")
             }
             page.raw("</tr>\n")
+        }
+        page.raw("</table>\n")
+    }
+
+    /// The generator diagnostics: where the synthetic images are recognisable, far from the real ones, or copies.
+    static func generatorTable(_ page: inout HTMLWriter, _ g: GeneratorSummary) {
+        page.raw("<h2>Generator diagnostics</h2>\n<p>An auditor (the baseline classifier, trained on real data only) "
+            + "classifies the synthetic images. <b>Fidelity</b>: share recognised as the class they were conditioned on, "
+            + "beside the auditor's accuracy on real validation images of the same cell (what a perfect generator "
+            + "would score). <b>MMD²</b>: real training vs synthetic images of the cell in the auditor's features "
+            + "(0 = indistinguishable). <b>Memorised</b>: share of samples closer to a training image than half the "
+            + "class's typical real-to-real distance.</p>\n<table>\n<tr><th>class</th><th>"
+            + escape(g.attribute ?? "attribute") + "</th><th>synthetic</th><th>fidelity</th><th>val</th>"
+            + "<th>auditor val accuracy</th><th>MMD²</th><th>memorised</th></tr>\n")
+        func cell(_ x: Double?, _ digits: Int = 3) -> String { "<td>" + (x.map { fmt($0, digits) } ?? "–") + "</td>" }
+        let rows = g.cells + g.groups + (g.overall.map { [$0] } ?? [])
+        for r in rows {
+            let isTotal = r.className == nil
+            page.raw(isTotal ? "<tr class=\"total\">" : "<tr>")
+            page.raw("<td>\(escape(r.className ?? "all classes"))</td><td>\(escape(r.value ?? "all"))</td><td>\(r.synthetic)</td>")
+            page.raw(cell(r.fidelity) + "<td>\(r.validation)</td>" + cell(r.auditorValidationAccuracy) + cell(r.mmd, 4)
+                + cell(r.memorised) + "</tr>\n")
         }
         page.raw("</table>\n")
     }
@@ -205,7 +228,7 @@ public enum ReportBuilder {
     td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}\
     tr.selected{background:#eef6ee;font-weight:bold}svg{display:block;margin:1em 0}\
     .whisker{stroke:#333}.axis{stroke:#555}.grids{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0 0 1.5em 0}\
-    figure img{image-rendering:pixelated;width:192px}figcaption{font-size:small}
+    figure img{image-rendering:pixelated;width:800px;max-width:100%}figcaption{font-size:small}tr.total{background:#f4f4f4}
     """
 }
 

@@ -1,10 +1,12 @@
+import Fairness
 import Foundation
 
 /// The terminal table `fairgen demo` prints (DESIGN "Definition of done"): baseline vs. the best
 /// synthetic variant vs. oversampling; accuracy, worst-group accuracy, fairness gap and high-risk
-/// sensitivity (mean ± std over seeds) for the ID and OOD test splits; and one line per split saying
-/// how the synthetic variant changed worst-group accuracy and the gap relative to the baseline, so the
-/// demo reports honestly whether synthetic data helped.
+/// sensitivity (mean ± std over seeds) for the ID and OOD test splits; and, per split, the paired per-seed
+/// difference of the selected synthetic variant against the baseline and against oversampling, with its
+/// 95 % interval, so the demo reports honestly whether synthetic data helped (`helped` only when the
+/// interval excludes 0).
 public enum SummaryTable {
     /// The columns, in order: heading and how to get the value from a split.
     static let columns: [(String, @Sendable (SplitSummary) -> MetricStat?)] = [
@@ -29,7 +31,7 @@ public enum SummaryTable {
     public static func render(_ m: MetricsSummary) -> String {
         let best = bestSynthetic(m)
         var rows: [(label: String, variant: VariantSummary?)] = [("baseline", m.variant("baseline"))]
-        rows.append((best.map { "\($0.name) (best)" } ?? "synthetic (none)", best))
+        rows.append((best.map { "\($0.name) (selected)" } ?? "synthetic (none)", best))
         rows.append(("oversample", m.variant("oversample")))
         let labelWidth = max(rows.map(\.label.count).max() ?? 0, 8) + 2
 
@@ -47,25 +49,32 @@ public enum SummaryTable {
                 lines.append(pad(row.label, labelWidth)
                     + columns.map { pad(ReportBuilder.meanStd(s.flatMap($0.1)), cellWidth) }.joined())
             }
-            if let verdict = verdict(baseline: m.variant("baseline")?.splits[split.key], synthetic: best?.splits[split.key]) {
-                lines.append(verdict)
+            if let best, let s = best.splits[split.key] {
+                for other in ["baseline", "oversample"] {
+                    // No line without a paired worst-group value (e.g. no attribute groups).
+                    if let o = m.variant(other)?.splits[split.key], case let c = SplitComparison(s, o), c.worstGroupAccuracy.n > 0 {
+                        lines.append(verdict(best.name, other, c))
+                    }
+                }
             }
         }
         return lines.map { $0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) }
             .joined(separator: "\n") + "\n"
     }
 
-    /// `synthetic vs baseline: worst-group acc +0.041, gap −0.032 → helped` (or `did not help`, `mixed`).
-    static func verdict(baseline: SplitSummary?, synthetic: SplitSummary?) -> String? {
-        guard let b = baseline, let s = synthetic,
-              let bw = b.worstGroupAccuracy?.mean, let sw = s.worstGroupAccuracy?.mean,
-              let bg = b.accuracyGap?.mean, let sg = s.accuracyGap?.mean else { return nil }
-        let dw = sw - bw, dg = sg - bg
-        let outcome: String
-        if dw > 0 && dg <= 0 { outcome = "helped" }
-        else if dw <= 0 && dg >= 0 { outcome = "did not help" }
-        else { outcome = "mixed" }
-        return "synthetic vs baseline: worst-group acc \(signed(dw)), gap \(signed(dg)) → \(outcome)"
+    /// `synthetic_a0.50 − baseline: worst-group acc +0.041 [95 % CI +0.012, +0.070] over 3 seeds, gap −0.032
+    /// → helped`: the verdict follows the paired interval of the worst-group difference (`PairedVerdict`).
+    static func verdict(_ a: String, _ b: String, _ c: SplitComparison) -> String {
+        let w = c.worstGroupAccuracy
+        var text = "\(a) − \(b): worst-group acc "
+        if let mean = w.mean { text += signed(mean) } else { text += "–" }
+        if let lo = w.lower, let hi = w.upper {
+            text += " [" + String(format: "%.0f", w.level * 100) + " % CI \(signed(lo)), \(signed(hi))]"
+        }
+        text += " over \(w.n) seed" + (w.n == 1 ? "" : "s")
+        if w.n < 2 { text += " (no interval)" }
+        if let g = c.gap.mean { text += ", gap \(signed(g))" }
+        return text + " → \(c.verdict.rawValue)"
     }
 
     static func signed(_ x: Double) -> String { (x >= 0 ? "+" : "−") + String(format: "%.3f", abs(x)) }

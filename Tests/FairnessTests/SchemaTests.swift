@@ -43,6 +43,8 @@ import Tensors
 
     @Test func seedAggregatedMetricsFileIsValid() throws {
         let split = aggregateSeeds([sampleSplit(seed: 1).json, sampleSplit(seed: 2).json, sampleSplit(seed: 3).json])
+        let d = pairedDifference([0.5, 0.6, 0.55], [0.45, 0.5, 0.52]).json
+        let comparison: JSONValue = .fields(["verdict": .string("helped"), "worst_group_accuracy": d, "accuracy": d, "gap": d])
         let doc: JSONValue = .fields([
             "schema": .int(1), "dataset": .string("derm-demo"), "version": .int(3),
             "variants": .fields([
@@ -53,9 +55,16 @@ import Tensors
             "mmd": .fields(["pairs": .array([.fields([
                 "a": .string("train"), "b": .string("test_ood"), "variant": .string("baseline"),
                 "mean": .number(0.01), "std": .number(0.002), "n": .int(300), "S": .int(30)])])]),
+            "comparisons": .fields(["test_id": .fields(["synthetic_a0.50-baseline": comparison])]),
         ])
         let parsedDoc = try parsed(doc)
         #expect(validator.errors(parsedDoc) == [])
+        // A verdict outside the documented three is rejected.
+        var bad = parsedDoc as! [String: Any]
+        var c = ((bad["comparisons"] as! [String: Any])["test_id"] as! [String: Any])["synthetic_a0.50-baseline"] as! [String: Any]
+        c["verdict"] = "better"
+        bad["comparisons"] = ["test_id": ["synthetic_a0.50-baseline": c]]
+        #expect(validator.errors(bad).contains { $0.hasPrefix("$.comparisons.test_id.synthetic_a0.50-baseline.verdict: expected one of") })
         // The aggregated split is not a single evaluation and vice versa.
         #expect(!validator.errors(try parsed(split), schema: evaluationSchema).isEmpty)
         #expect(!validator.errors(try parsed(sampleSplit(seed: 1).json), schema: validator.resolve("#/$defs/seeds_evaluation")!).isEmpty)

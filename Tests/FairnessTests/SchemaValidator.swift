@@ -1,7 +1,7 @@
 import Foundation
 
 /// A validator for the subset of JSON Schema (draft 2020-12) that docs/metrics.schema.json uses:
-/// type (a name or a list; no "boolean"), const, minimum, properties, required, additionalProperties (bool or schema),
+/// type (a name or a list; no "boolean"), const, enum, minimum, properties, required, additionalProperties (bool or schema),
 /// patternProperties, items, anyOf, oneOf and local `$ref` ("#/$defs/…"). Unknown keywords (title,
 /// description, $schema, $id) are annotations and ignored. Works on Foundation JSON (`JSONSerialization`).
 struct SchemaValidator {
@@ -23,6 +23,9 @@ struct SchemaValidator {
             }
         }
         if let c = s["const"], !sameJSON(c, instance) { out.append("\(path): expected const \(c)") }
+        if let e = s["enum"] as? [Any], !e.contains(where: { sameJSON($0, instance) }) {
+            out.append("\(path): expected one of \(e)")
+        }
         if let minimum = (s["minimum"] as? NSNumber)?.doubleValue, let v = number(instance), v < minimum {
             out.append("\(path): \(v) below minimum \(minimum)")
         }

@@ -157,7 +157,15 @@ private func table(counts: [[Int]], classes: [String] = ["a", "b"], values: [Str
         ])
         let summary = try MetricsSummary(fairness: tree)
         #expect(summary.selectedAlpha == 0.25)
-        #expect(summary.selection == "val balanced accuracy")
+        #expect(summary.selection == "val worst-group accuracy among synthetic variants within 0.01 of the baseline's val accuracy")
+        // The other rule follows val too.
+        config.evaluate.selection = .balancedAccuracy
+        let byBalanced = try MetricsSummary(fairness: EvaluateStage.evaluate(d, config: config, predictions: [
+            "baseline/seed0": predictions(val: true, test: true),
+            "synthetic_a0.50/seed0": predictions(val: false, test: true),
+            "synthetic_a0.25/seed0": predictions(val: true, test: false),
+        ]))
+        #expect(byBalanced.selectedAlpha == 0.25 && byBalanced.selection == "val balanced accuracy")
         #expect(summary.variant("synthetic_a0.25")?.splits["test_id"]?.accuracy?.mean == 0)
         #expect(summary.variant("baseline")?.splits["test_id"]?.groups.first?.values.map(\.value) == ["dark", "light"])
         // metrics.json gets the run's version without disturbing the rest.
