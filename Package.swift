@@ -29,17 +29,21 @@ let package = Package(
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
 
+        // Rendering of untrusted text for terminals/logs, HTML and JSON; no dependencies, so every
+        // module that echoes user data (or writes JSON) can use the one implementation.
+        .target(name: "Text"),
         .target(name: "Tensors", dependencies: ["CBLAS"], swiftSettings: fastMath),
-        .target(name: "NN", dependencies: ["Tensors"], swiftSettings: fastMath),
+        .target(name: "NN", dependencies: ["Tensors", "Text"], swiftSettings: fastMath),
         .target(name: "Models", dependencies: ["NN", "Tensors"], swiftSettings: fastMath),
         .target(name: "Diffusion", dependencies: ["Models", "NN", "Tensors"], swiftSettings: fastMath),
-        .target(name: "Fairness", dependencies: ["Tensors"], swiftSettings: fastMath),
+        .target(name: "Fairness", dependencies: ["Tensors", "Text"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: [
-            "CArchive", "CPNG", "Tensors",
+            "CArchive", "CPNG", "Tensors", "Text",
             .product(name: "Yams", package: "Yams"),
             .product(name: "CSV", package: "CSV.swift"),
         ], swiftSettings: fastMath),
         .target(name: "Store", dependencies: [
+            "Text",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Classifier training (real/synthetic mixing, baselines) and prediction; metrics stay in Fairness.
@@ -47,19 +51,20 @@ let package = Package(
         // Benchmark workloads W1–W5 (same networks and JSON keys as shared/bench/torch_reference.py), ddim50, upsampler.
         .target(name: "Bench", dependencies: ["Diffusion", "Models", "NN", "Tensors"], swiftSettings: fastMath),
         .target(name: "Pipeline", dependencies: [
-            "Diffusion", "Fairness", "Datasets", "Store", "Classifier", "Models", "NN", "Tensors", "CArchive",
+            "Diffusion", "Fairness", "Datasets", "Store", "Classifier", "Models", "NN", "Tensors", "CArchive", "Text",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: fastMath),
         .target(name: "Daemon", dependencies: [
-            "Pipeline", "Store", "Datasets",
+            "Pipeline", "Store", "Datasets", "Text",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "fairgen", dependencies: [
-            "Daemon", "Pipeline", "Store", "Datasets", "Fairness", "Diffusion", "Models", "NN", "Tensors", "Bench",
+            "Daemon", "Pipeline", "Store", "Datasets", "Fairness", "Diffusion", "Models", "NN", "Tensors", "Bench", "Text",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        .testTarget(name: "TextTests", dependencies: ["Text"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensors"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensors"]),
@@ -68,7 +73,7 @@ let package = Package(
         .testTarget(name: "ClassifierTests", dependencies: ["Classifier", "Datasets", "Fairness", "Models", "NN", "Tensors"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Daemon", "Store", "Datasets", "Diffusion", "NN", "Tensors"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Daemon", "Store", "Datasets", "Diffusion", "NN", "Tensors", "Text"]),
         .testTarget(name: "CLITests", dependencies: ["fairgen"]),
     ]
 )

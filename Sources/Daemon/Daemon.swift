@@ -48,10 +48,12 @@ public final class Daemon: @unchecked Sendable {
     private var wakeRead: Int32 = -1
     private var wakeWrite: Int32 = -1
 
+    /// `logger` is wrapped in `OneLineLogHandler`: log lines carry inbox file names and error text
+    /// from drops, which must not forge lines or reach the terminal raw.
     public init(config: DaemonConfig, runner: any JobRunner, logger: Logger) {
         self.config = config
         self.runner = runner
-        self.logger = logger
+        self.logger = logger.writingOneLineEvents()
         var fds: [Int32] = [-1, -1]
         if pipe(&fds) == 0 {
             for fd in fds {

@@ -1,4 +1,5 @@
 import Foundation
+import Text
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,7 +7,8 @@ import Glibc
 /// A failure of the daemon's own machinery (file system, lock, queue); the message names the path.
 public struct DaemonError: Error, CustomStringConvertible, Sendable {
     public let message: String
-    public init(_ message: String) { self.message = message }
+    /// The message is rendered with `UntrustedText.terminal`: it may name inbox files.
+    public init(_ message: String) { self.message = UntrustedText.terminal(message) }
     public var description: String { message }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Text
 
 /// The plug-in point between the daemon and the work it schedules. The Pipeline module provides the
 /// real runner; the daemon only moves jobs through the queue and files through the inbox.
@@ -35,10 +36,12 @@ public struct JobError: Error, Codable, Sendable, Equatable, CustomStringConvert
     /// What the user can do about it (may be empty).
     public var hint: String
 
+    /// The texts are rendered with `UntrustedText.terminal` here, once: messages quote inbox file
+    /// names and manifest values, and end up in the daemon log, the job file and error.json.
     public init(stage: String, message: String, hint: String = "") {
-        self.stage = stage
-        self.message = message
-        self.hint = hint
+        self.stage = UntrustedText.terminal(stage)
+        self.message = UntrustedText.terminal(message)
+        self.hint = UntrustedText.terminal(hint)
     }
 
     public var description: String { "\(stage): \(message)" + (hint.isEmpty ? "" : " (\(hint))") }

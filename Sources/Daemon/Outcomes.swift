@@ -1,4 +1,5 @@
 import Foundation
+import Text
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,8 +38,9 @@ public enum Outcomes {
     }
 
     static func writeError(_ error: JobError, job: String?, folder: String, now: Date) throws {
-        let file = ErrorFile(stage: error.stage, message: error.message, hint: error.hint,
-                             time: FileOps.isoUTC(now), job: job)
+        // Rendered again because a JobError decoded from an old job file skipped `JobError.init`.
+        let file = ErrorFile(stage: UntrustedText.terminal(error.stage), message: UntrustedText.terminal(error.message),
+                             hint: UntrustedText.terminal(error.hint), time: FileOps.isoUTC(now), job: job)
         try FileOps.writeAtomically(try JobQueue.encoder.encode(file), to: folder + "/error.json")
     }
 

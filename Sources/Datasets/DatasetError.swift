@@ -1,4 +1,5 @@
 import Foundation
+import Text
 
 /// A rejected input: a manifest, an archive entry, a PNG or a table cell that breaks the rules of
 /// DESIGN §3 and §9. Every error names the file, the place inside it (key path, entry name or CSV
@@ -49,23 +50,18 @@ public struct DatasetError: Error, CustomStringConvertible, LocalizedError, Equa
     /// Same as `description` (so `localizedDescription` is the one-line message too).
     public var errorDescription: String? { description }
 
-    /// One line: `file: location: found X, expected Y`.
+    /// One line: `file: location: found X, expected Y`. Every part is rendered with
+    /// `UntrustedText.terminal` here, in one place: file names, key paths, entry names and CSV column
+    /// names come from the user's drop and may hold ESC/OSC sequences, bidi overrides or newlines,
+    /// which must not reach a terminal, the daemon log or error.json raw (docs/manifest.md, "Untrusted
+    /// text"). The stored fields keep the raw text for callers that compare it.
     public var description: String {
-        let place = location.isEmpty ? "" : "\(location): "
-        return "\(file): \(place)found \(found), expected \(expected)"
+        let place = location.isEmpty ? "" : "\(UntrustedText.terminal(location)): "
+        return "\(UntrustedText.terminal(file)): \(place)found \(UntrustedText.terminal(found)), "
+            + "expected \(UntrustedText.terminal(expected))"
     }
 }
 
-/// Quotes a user-supplied string for an error message (escaping control characters, truncating long ones).
-func quoted(_ s: String) -> String {
-    var out = ""
-    for scalar in s.unicodeScalars.prefix(120) {
-        if scalar.value < 0x20 || scalar.value == 0x7F || scalar == "\"" || scalar == "\\" {
-            out += scalar.escaped(asASCII: false)
-        } else {
-            out.unicodeScalars.append(scalar)
-        }
-    }
-    if s.unicodeScalars.count > 120 { out += "…" }
-    return "\"\(out)\""
-}
+/// Quotes a user-supplied string for an error message (`UntrustedText.quoted`: controls and bidi
+/// characters made visible, `"` and `\` escaped, long text truncated).
+func quoted(_ s: String) -> String { UntrustedText.quoted(s) }

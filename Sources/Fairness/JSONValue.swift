@@ -1,5 +1,6 @@
 // A small ordered JSON tree and writer: metrics.json keeps keys in a fixed, readable order (Foundation's
-// encoders do not guarantee that) and writes NaN/±∞ as null.
+// encoders do not guarantee that) and writes NaN/±∞ as null. Strings go through UntrustedText.jsonString.
+import Text
 
 /// A JSON value whose objects keep their key order.
 public indirect enum JSONValue: Sendable, Equatable {
@@ -72,24 +73,7 @@ public indirect enum JSONValue: Sendable, Equatable {
     }
 
     private static func writeString(_ s: String, into out: inout String) {
-        out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        out += "\""
+        UntrustedText.appendJSONString(s, to: &out)
     }
 }
 

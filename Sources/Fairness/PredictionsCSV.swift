@@ -2,12 +2,15 @@
 // with `label` (class name), `score_<class>` per class and any attribute columns. Every rejection names
 // the file, the line and the column, and says what was expected.
 import Foundation
+import Text
 
 /// Why a predictions file was rejected (message: one line naming file, line/column and expectation).
 public struct PredictionsCSVError: Error, CustomStringConvertible, Equatable {
     public let message: String
     public var description: String { message }
-    init(_ message: String) { self.message = message }
+    /// Header cells, labels and values in `message` come from the file: the whole message is rendered
+    /// with `UntrustedText.terminal` here, once, so no call site can print ESC/OSC or bidi bytes raw.
+    init(_ message: String) { self.message = UntrustedText.terminal(message) }
 }
 
 /// A parsed predictions file.

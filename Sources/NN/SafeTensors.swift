@@ -1,5 +1,6 @@
 import Foundation
 import Tensors
+import Text
 
 // safetensors (https://github.com/huggingface/safetensors) layout:
 //   [0, 8)            u64 little-endian N = byte length of the JSON header
@@ -56,9 +57,10 @@ public struct SafeTensorsError: Error, CustomStringConvertible, Equatable {
         self.reason = reason
     }
 
+    /// Rendered with `UntrustedText.terminal`: tensor names and paths come from the file.
     public var description: String {
-        if let tensor { return "\(source): safetensors tensor '\(tensor)': \(reason)" }
-        return "\(source): safetensors: \(reason)"
+        if let tensor { return UntrustedText.terminal("\(source): safetensors tensor '\(tensor)': \(reason)") }
+        return UntrustedText.terminal("\(source): safetensors: \(reason)")
     }
 }
 
@@ -87,7 +89,7 @@ public enum SafeTensors {
         var first = true
         if !metadata.isEmpty {
             json += "\"__metadata__\":{"
-            json += metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }.joined(separator: ",")
+            json += metadata.keys.sorted().map { "\(UntrustedText.jsonString($0)):\(UntrustedText.jsonString(metadata[$0]!))" }.joined(separator: ",")
             json += "}"
             first = false
         }
@@ -97,7 +99,7 @@ public enum SafeTensors {
             if !first { json += "," }
             first = false
             let shape = t.shape.map(String.init).joined(separator: ",")
-            json += "\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + bytes)]}"
+            json += "\(UntrustedText.jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + bytes)]}"
             offset += bytes
         }
         json += "}"
@@ -115,28 +117,6 @@ public enum SafeTensors {
             #endif
         }
         return out
-    }
-
-    /// JSON string literal for `s` (quotes, backslashes and control characters escaped).
-    static func jsonString(_ s: String) -> String {
-        var r = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": r += "\\\""
-            case "\\": r += "\\\\"
-            case "\n": r += "\\n"
-            case "\r": r += "\\r"
-            case "\t": r += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    r += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    r.unicodeScalars.append(u)
-                }
-            }
-        }
-        return r + "\""
     }
 
     // MARK: decode

@@ -123,7 +123,11 @@ public enum Chain {
         let table = try DatasetObject.decode(store.objects.read(dataset)).table
         let rowValues = config.sample.attribute.flatMap { a in table.attributes.firstIndex(of: a).map { table.attributeValues[$0] } }
         for name in sampled.keys.filter({ $0.hasPrefix("grid-") }).sorted() {
-            let cls = String(name.dropFirst(5))
+            // The file is named by class index; the report shows the class's real name.
+            guard let index = GridCollector.classIndex(ofGrid: name.dropFirst(5)), table.classes.indices.contains(index) else {
+                throw PipelineError("fair-sample: output \(name) does not name a class index (expected grid-III-<class>)")
+            }
+            let cls = table.classes[index]
             grids.append(SampleGrid(className: cls, attribute: config.sample.attribute ?? "samples",
                                     value: rowValues.map { $0.joined(separator: ", ") + " (rows, top to bottom)" } ?? "all",
                                     png: try store.objects.read(sampled[name]!)))

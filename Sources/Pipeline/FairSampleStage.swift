@@ -10,9 +10,10 @@ import Tensors
 /// attribute value translated to the planned value (img2img, Wang et al. 2024).
 ///
 /// Outputs: `shard-NNNNN` (WebDataset tar shards: `000123.png` + `000123.json`) and one
-/// `grid-<class>` PNG per class (rows: attribute values, columns: samples).
+/// `grid-III-<slug>` PNG per class (rows: attribute values, columns: samples); see `GridCollector.fileName`.
 public enum FairSampleStage {
-    public static let codeVersion = "fair-sample-1"
+    /// fair-sample-2: grid outputs are named by class index (`grid-000-<slug>`), not by class name alone.
+    public static let codeVersion = "fair-sample-2"
     /// Samples per row of a class grid.
     static let gridColumns = 6
 
@@ -175,10 +176,11 @@ struct GridCollector {
         if cells[key, default: []].count < FairSampleStage.gridColumns { cells[key, default: []].append(image) }
     }
 
-    /// One grid per class that has samples: `values.count` rows × `gridColumns` columns, 1 px gaps.
+    /// One grid per class that has samples: `values.count` rows × `gridColumns` columns, 1 px gaps,
+    /// named by `fileName(classIndex:className:)`.
     func pngs() throws -> [(String, [UInt8])] {
         var out: [(String, [UInt8])] = []
-        for cls in classes {
+        for (index, cls) in classes.enumerated() {
             let rows = values.map { cells[cls + "\u{1}" + $0] ?? [] }
             guard let first = rows.first(where: { !$0.isEmpty })?.first else { continue }
             let c = first.shape[0], s = first.shape[1], cols = FairSampleStage.gridColumns
@@ -191,9 +193,24 @@ struct GridCollector {
                     } } }
                 }
             }
-            out.append((GridCollector.fileSafe(cls), try PNGCodec.encode(canvas)))
+            out.append((GridCollector.fileName(classIndex: index, className: cls), try PNGCodec.encode(canvas)))
         }
         return out
+    }
+
+    /// The file name stem of a class's grid: `III-<slug>`, the class index (3+ digits) then a readable
+    /// slug of the name. The index makes it unique: class names that differ only in characters unsafe
+    /// in file names (`a b`, `a_b`, `a/b`) share a slug, and naming files by slug alone lost all but
+    /// one of their grids. The report shows the real name (`classIndex(ofGrid:)` finds it).
+    static func fileName(classIndex: Int, className: String) -> String {
+        String(format: "%03d", classIndex) + "-" + String(fileSafe(className).prefix(40))
+    }
+
+    /// The class index at the start of a `fileName` stem (nil for anything else).
+    static func classIndex(ofGrid stem: Substring) -> Int? {
+        let digits = stem.prefix { $0.isASCII && $0.isNumber }
+        guard digits.count >= 3, stem.dropFirst(digits.count).first == "-" else { return nil }
+        return Int(digits)
     }
 
     /// A class name usable in a file name: letters, digits, `-`, `_`, `.`; anything else becomes `_`.

@@ -1,4 +1,5 @@
 import Foundation
+import Text
 
 /// One sample grid image for the report: a PNG of generated samples of one class × attribute value.
 public struct SampleGrid: Sendable {
@@ -206,22 +207,9 @@ public enum ReportBuilder {
 
     // MARK: text
 
-    /// Escapes `& < > " '` for HTML text and attribute values.
-    public static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for c in text.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
-    }
+    /// Text for HTML text and attribute values (`UntrustedText.html`: entities for `& < > " '`,
+    /// visible escapes for controls and bidi overrides).
+    public static func escape(_ text: String) -> String { UntrustedText.html(text) }
 
     static let style = """
     body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin-bottom:1.5em}\

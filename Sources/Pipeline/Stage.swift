@@ -1,4 +1,5 @@
 import Foundation
+import Text
 import Store
 
 /// One step of the data flow (DESIGN §1) as a pure function:
@@ -162,6 +163,7 @@ public struct StageInterrupted: Error, CustomStringConvertible, Sendable {
 /// An error raised by the pipeline itself (missing input, stage failure), with a readable message.
 public struct PipelineError: Error, CustomStringConvertible, Sendable {
     public let message: String
-    public init(_ message: String) { self.message = message }
+    /// The message is rendered with `UntrustedText.terminal`: it may name classes, columns or files.
+    public init(_ message: String) { self.message = UntrustedText.terminal(message) }
     public var description: String { message }
 }

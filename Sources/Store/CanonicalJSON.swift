@@ -1,4 +1,5 @@
 import Foundation
+import Text
 
 /// A JSON document as a value: what run.json stores for the manifest and resolved config, and what
 /// stage keys hash. Numbers are Double (integers up to 2^53 are exact).
@@ -53,9 +54,9 @@ public enum JSONValue: Codable, Equatable, Sendable {
     }
 }
 
-/// Canonical JSON: object keys sorted by their UTF-8 bytes, no whitespace, strings escaped
-/// minimally (`\"`, `\\`, and control characters; everything else as raw UTF-8), numbers in their
-/// shortest round-trip form (integral values without a fraction: `3`, not `3.0`).
+/// Canonical JSON: object keys sorted by their UTF-8 bytes, no whitespace, strings escaped by
+/// `UntrustedText.jsonString` (`\"`, `\\`, controls, bidi controls and U+2028/9 escaped; everything
+/// else as raw UTF-8), numbers in their shortest round-trip form (integral values without a fraction: `3`, not `3.0`).
 /// The same value always gives the same bytes, which is what stage keys need.
 public enum CanonicalJSON {
     /// Canonical text of a value. NaN and infinities have no JSON form and are an error.
@@ -103,24 +104,6 @@ public enum CanonicalJSON {
     }
 
     static func string(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
+        UntrustedText.appendJSONString(s, to: &out)
     }
 }

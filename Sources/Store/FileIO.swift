@@ -1,4 +1,5 @@
 import Foundation
+import Text
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,9 +24,10 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     }
     public let kind: Kind
     public let message: String
+    /// The message is rendered with `UntrustedText.terminal`: it may quote user-given names and paths.
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
-        self.message = message
+        self.message = UntrustedText.terminal(message)
     }
     public var description: String { message }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Text
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -243,8 +244,9 @@ public final class RunHandle {
     }
 
     /// Marks the run failed with a one-line reason.
+    /// `message` is stored rendered with `UntrustedText.terminal` (it may quote drop content).
     public func fail(_ message: String) throws {
-        try update { $0.status = .failed; $0.finished = Store.now(); $0.error = message }
+        try update { $0.status = .failed; $0.finished = Store.now(); $0.error = UntrustedText.terminal(message) }
     }
 
     /// Marks a run that was `running` when its process died (daemon recovery).

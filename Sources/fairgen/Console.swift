@@ -1,11 +1,39 @@
 import ArgumentParser
 import Foundation
 import Store
+import Text
 
 /// Output helpers for the CLI: results on stdout, diagnostics on stderr (one line each).
+///
+/// Text printed here may hold user data (file, class, column and dataset names; error messages that
+/// quote them), so every helper renders it with `UntrustedText.terminal`: ESC/OSC/C1 and bidi
+/// controls become visible escapes and a newline inside a line cannot start a second one.
 enum Console {
+    /// One diagnostic line on stderr.
     static func error(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        FileHandle.standardError.write(Data((UntrustedText.terminal(line) + "\n").utf8))
+    }
+
+    /// Multi-line text on stderr (ArgumentParser's usage and help messages): each line is rendered on
+    /// its own, so the layout survives but controls inside a line do not.
+    static func errorBlock(_ text: String) {
+        FileHandle.standardError.write(Data((lines(text) + "\n").utf8))
+    }
+
+    /// One result line on stdout.
+    static func out(_ line: String) {
+        print(UntrustedText.terminal(line))
+    }
+
+    /// Multi-line text on stdout (e.g. the summary table), rendered line by line; no newline added.
+    static func outBlock(_ text: String) {
+        print(lines(text), terminator: "")
+    }
+
+    /// `text` with each `\n`-separated line rendered with `UntrustedText.terminal`.
+    static func lines(_ text: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { UntrustedText.terminal(String($0)) }.joined(separator: "\n")
     }
 
     /// Writes raw bytes to stdout (no newline added).
@@ -14,7 +42,9 @@ enum Console {
     }
 
     /// Left-aligned columns separated by two spaces; the last column is not padded.
+    /// Cells are rendered with `UntrustedText.terminal` before the widths are measured.
     static func table(_ rows: [[String]]) -> String {
+        let rows = rows.map { $0.map(UntrustedText.terminal) }
         guard let width = rows.map(\.count).max() else { return "" }
         var widths = [Int](repeating: 0, count: width)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }

@@ -36,7 +36,7 @@ extension Fairgen {
                 print(fullMessage(for: error))
                 Foundation.exit(0)
             }
-            Console.error(fullMessage(for: error))
+            Console.errorBlock(fullMessage(for: error))
             Foundation.exit(ExitStatus.usage.rawValue)
         }
         do {
@@ -67,7 +67,7 @@ enum Exit {
             let code = Fairgen.exitCode(for: error)
             if code == .success { print(Fairgen.fullMessage(for: error)); return 0 }
             if code == .validationFailure {
-                Console.error(Fairgen.fullMessage(for: error))
+                Console.errorBlock(Fairgen.fullMessage(for: error))
                 return ExitStatus.usage.rawValue
             }
             Console.error(internalMessage("\(error)"))

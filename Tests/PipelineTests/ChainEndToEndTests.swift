@@ -58,7 +58,7 @@ import Glibc
         for path in ["metrics.json", "report.html", "checkpoints/ddpm.safetensors", "checkpoints/upsampler.safetensors",
                      "checkpoints/classifier-baseline-seed0.safetensors", "checkpoints/classifier-synthetic_a0.50-seed0.safetensors",
                      "checkpoints/classifier-oversample-seed0.safetensors", "synthetic/shard-00000.tar",
-                     "samples/grid-melanoma.png", "input/derm-demo.tar.gz"] {
+                     "samples/grid-001-melanoma.png", "input/derm-demo.tar.gz"] {
             #expect(run1.files[path] != nil, "v0001 lacks \(path); has \(run1.files.keys.sorted())")
         }
         let metrics = try MetricsSummary(json: Array(Data(contentsOf: dir.url.appendingPathComponent("a/store/datasets/derm-demo/latest/metrics.json"))))

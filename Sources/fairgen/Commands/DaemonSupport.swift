@@ -15,12 +15,13 @@ enum DaemonCLI {
         URL(fileURLWithPath: flag ?? ProcessInfo.processInfo.environment["FAIRGEN_STORE"] ?? "store")
     }
 
-    /// Log lines go to stderr (journald captures them under systemd), one line per event.
+    /// Log lines go to stderr (journald captures them under systemd), one line per event: the
+    /// handler renders user text in messages with `UntrustedText.terminal` (`OneLineLogHandler`).
     static func bootstrapLogging() {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .info
-            return handler
+            return OneLineLogHandler(wrapping: handler)
         }
     }
 

@@ -44,7 +44,7 @@ struct DemoCommand: ParsableCommand {
         }
         let run = opened.runDirectory(dataset: DemoDrop.name, version: version)
         let metrics = try MetricsSummary(json: Array(Data(contentsOf: run.appendingPathComponent("metrics.json"))))
-        print(SummaryTable.render(metrics), terminator: "")
+        Console.outBlock(SummaryTable.render(metrics))
         print("report:  \(run.appendingPathComponent("report.html").path)")
         print("metrics: \(storeURL.path)/datasets/\(DemoDrop.name)/latest/metrics.json")
     }

@@ -39,12 +39,12 @@ struct ReprocessCommand: ParsableCommand {
         for decision in decisions {
             switch decision {
             case .queued(let job):
-                print("\(job.dataset): queued job \(job.id)")
+                Console.out("\(job.dataset): queued job \(job.id)")
                 queued.append(job.id)
             case .upToDate(let dataset, let version):
-                print("\(dataset): up to date (\(version))")
+                Console.out("\(dataset): up to date (\(version))")
             case .alreadyQueued(let dataset, let job):
-                print("\(dataset): already queued (job \(job))")
+                Console.out("\(dataset): already queued (job \(job))")
             case .rejected(let dataset, let message):
                 Console.error("fairgen reprocess \(dataset): \(message)")
                 rejected = true
@@ -58,7 +58,7 @@ struct ReprocessCommand: ParsableCommand {
             daemon.installSignalHandlers()
             do {
                 for (id, state) in try daemon.runNow(ids: queued) {
-                    print("\(id): \(state?.rawValue ?? "missing")")
+                    Console.out("\(id): \(state?.rawValue ?? "missing")")
                     if state == .failed { rejected = true }
                 }
             } catch {

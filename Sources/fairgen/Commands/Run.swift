@@ -24,8 +24,8 @@ struct RunCommand: ParsableCommand {
         DaemonCLI.bootstrapLogging()
         let store = try location.open(create: true)
         let result = try ChainCLI.run(manifestPath: manifest, store: store, profile: profile, threads: threads)
-        print(SummaryTable.render(result.metrics), terminator: "")
-        print("report: \(result.runDirectory.appendingPathComponent("report.html").path)")
+        Console.outBlock(SummaryTable.render(result.metrics))
+        Console.out("report: \(result.runDirectory.appendingPathComponent("report.html").path)")
     }
 }
 

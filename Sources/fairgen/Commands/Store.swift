@@ -19,7 +19,7 @@ struct StoreCommand: ParsableCommand {
             let store = try location.open(create: false)
             let names = try store.datasetNames()
             if names.isEmpty {
-                print("no datasets in \(store.root.path)")
+                Console.out("no datasets in \(store.root.path)")
                 return
             }
             var rows = [["DATASET", "VERSION", "STATUS", "CREATED", "ALPHA"]]
@@ -56,11 +56,11 @@ struct StoreCommand: ParsableCommand {
             let store = try location.open(create: false)
             let (name, version) = try store.resolveRun(reference)
             let r = try store.runRecord(dataset: name, version: version)
-            print("\(name)/\(Store.versionName(version))  \(r.status.rawValue)")
+            Console.out("\(name)/\(Store.versionName(version))  \(r.status.rawValue)")
             print("created   \(Console.time(r.created))")
             print("finished  \(Console.time(r.finished))")
-            print("code      \(r.codeVersion.isEmpty ? "-" : r.codeVersion)")
-            if let error = r.error { print("error     \(error)") }
+            Console.out("code      \(r.codeVersion.isEmpty ? "-" : r.codeVersion)")
+            if let error = r.error { Console.out("error     \(error)") }
             if r.stages.isEmpty {
                 print("stages    none")
             } else {
@@ -139,7 +139,7 @@ struct StoreCommand: ParsableCommand {
             let report = try store.gc(dryRun: dryRun)
             let verb = dryRun ? "would remove" : "removed"
             for id in report.removedObjects { print("\(verb) object \(id.hex)") }
-            for path in report.removedTmp { print("\(verb) temp file \(path)") }
+            for path in report.removedTmp { Console.out("\(verb) temp file \(path)") }
             print("\(verb) \(report.removedObjects.count) objects (\(report.removedBytes) bytes) and \(report.removedTmp.count) temp files; kept \(report.keptObjects) objects")
         }
     }
