@@ -1,6 +1,5 @@
-import Foundation
-
 import Datasets
+import Foundation
 
 /// The two manifest keys the daemon needs to decide what a drop is: `name` (the dataset) and `archive`
 /// (the file beside the manifest). They come from the one manifest parser (`Manifest.parse`), with the
