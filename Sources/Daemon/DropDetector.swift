@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 
 /// What the inbox holds at one instant: visible regular files with their identity, and the parsed
@@ -11,8 +12,8 @@ public struct InboxSnapshot: Sendable {
         self.manifests = manifests
     }
 
-    /// Manifests larger than this are rejected unread (a real one is a few kilobytes).
-    public static let maxManifestBytes: Int64 = 1 << 20
+    /// Manifests larger than this are rejected unread (the parser's own limit, `Manifest.maxManifestBytes`).
+    public static let maxManifestBytes = Int64(Manifest.maxManifestBytes)
 
     /// Lists `directory`, skipping dot-names (`.processed`, `.failed`, `.x.part`) and non-regular files,
     /// and peeks into every manifest — reusing `previous`'s result for a manifest whose identity did
@@ -30,12 +31,12 @@ public struct InboxSnapshot: Sendable {
             }
             guard id.size <= maxManifestBytes else {
                 snapshot.manifests[name] = .failure(JobError(
-                    stage: "inbox", message: "\(name): \(id.size) bytes; expected a manifest of at most 1 MiB"))
+                    stage: "inbox", message: "\(name): \(id.size) bytes; expected a manifest of at most \(maxManifestBytes >> 10) KiB"))
                 continue
             }
             do {
                 let data = try FileOps.read(path)
-                snapshot.manifests[name] = .success(try ManifestKeys.peek(data, fileName: name))
+                snapshot.manifests[name] = .success(try ManifestKeys.read(data, fileName: name))
             } catch let error as JobError {
                 snapshot.manifests[name] = .failure(error)
             } catch {
@@ -55,7 +56,7 @@ public struct Drop: Sendable, Equatable {
         case reprocess
     }
     public var kind: Kind
-    /// The dataset name (`name:` of the manifest, else the manifest's stem).
+    /// The dataset name (`name:` of the manifest).
     public var dataset: String
     /// The manifest's file name in the inbox.
     public var manifest: String
@@ -167,21 +168,8 @@ public struct DropDetector: Sendable {
         case .success(let k):
             keys = k
         }
-        let dataset = keys.name ?? ManifestKeys.stem(manifest)
-        guard ManifestKeys.isValidDatasetName(dataset) else {
-            let field = keys.name == nil ? "file name (no `name:` key)" : "`name`"
-            return reject(manifest, own, JobError(
-                stage: "inbox", message: "\(manifest): \(field) is \"\(dataset)\"; expected [a-z0-9][a-z0-9-]{0,63}",
-                hint: "use lower-case letters, digits and dashes"))
-        }
-        guard let archive = keys.archive else {
-            if datasetExists(dataset) {
-                return ready(Drop(kind: .reprocess, dataset: dataset, manifest: manifest, archive: nil, files: own))
-            }
-            return reject(manifest, own, JobError(
-                stage: "inbox", message: "\(manifest): no `archive` key and dataset \(dataset) is not in the store",
-                hint: "add `archive: FILE` naming the archive placed beside the manifest"))
-        }
+        // `name` and `archive` passed the manifest validation (dataset-name pattern, plain file name).
+        let dataset = keys.name, archive = keys.archive
         guard !archive.contains("/"), !archive.hasPrefix("."), archive != manifest else {
             return reject(manifest, own, JobError(
                 stage: "inbox", message: "\(manifest): `archive` is \"\(archive)\"; expected a file name beside the manifest",

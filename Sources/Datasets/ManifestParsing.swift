@@ -2,8 +2,9 @@ import Foundation
 import Yams
 
 extension Manifest {
-    /// Largest manifest file accepted; a manifest is a few hundred bytes, anything huge is a mistake.
-    public static let maxManifestBytes = 1 << 20
+    /// Largest manifest file accepted (64 KiB); a manifest is a few hundred bytes, and 1,000 class names
+    /// fit many times over. Anything bigger is a mistake or an attack, and is rejected unparsed.
+    public static let maxManifestBytes = 64 << 10
 
     /// Reads, parses and validates a manifest file (`.yaml`, `.yml` or `.json`).
     ///
@@ -23,15 +24,7 @@ extension Manifest {
         }
         defer { try? handle.close() }
         let data = (try? handle.read(upToCount: maxManifestBytes + 1)) ?? Data()
-        guard data.count <= maxManifestBytes else {
-            throw DatasetError(.notYAML, file: path, location: "", found: "more than 1 MiB",
-                               expected: "a manifest of at most 1 MiB")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw DatasetError(.notYAML, file: path, location: "", found: "bytes that are not UTF-8 text",
-                               expected: "a YAML or JSON manifest")
-        }
-        let manifest = try parse(text: text, file: path)
+        let manifest = try parse(data: data, file: path)
         let dir = (path as NSString).deletingLastPathComponent
         let archivePath = dir.isEmpty ? manifest.archive : dir + "/" + manifest.archive
         if requireArchive {
@@ -56,8 +49,30 @@ extension Manifest {
         return dir.isEmpty ? archive : dir + "/" + archive
     }
 
-    /// Parses and validates manifest text; `file` is used in error messages only.
+    /// Parses and validates the bytes of a manifest file (at most `maxManifestBytes` of UTF-8); `file`
+    /// names it in errors. What `load` and the daemon's inbox scan both call.
+    public static func parse(data: Data, file: String) throws -> Manifest {
+        guard data.count <= maxManifestBytes else {
+            throw DatasetError(.notYAML, file: file, location: "", found: "more than \(maxManifestBytes >> 10) KiB",
+                               expected: "a manifest of at most \(maxManifestBytes >> 10) KiB")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw DatasetError(.notYAML, file: file, location: "", found: "bytes that are not UTF-8 text",
+                               expected: "a YAML or JSON manifest")
+        }
+        return try parse(text: text, file: file)
+    }
+
+    /// Parses and validates manifest text; `file` is used in error messages only. The one parser of every
+    /// entry point (`ingest`, `run`, the daemon's inbox): the text is checked for size, anchors, aliases,
+    /// tags and nesting depth (`checkTokens`) before Yams composes it, so no input can make composition
+    /// slow or deep.
     public static func parse(text: String, file: String) throws -> Manifest {
+        guard text.utf8.count <= maxManifestBytes else {
+            throw DatasetError(.notYAML, file: file, location: "", found: "\(text.utf8.count) bytes",
+                               expected: "a manifest of at most \(maxManifestBytes >> 10) KiB")
+        }
+        try checkTokens(text, file: file)
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)

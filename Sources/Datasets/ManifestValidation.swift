@@ -64,28 +64,30 @@ struct ManifestReader {
         return s.string
     }
 
-    func int(_ node: Node, _ path: String, min: Int, max: Int = Int.max) throws -> Int {
-        guard case let .scalar(s) = node, let v = Int(s.string.replacingOccurrences(of: "_", with: "")) else {
-            throw fail(path, found: describe(node), expected: "an integer")
-        }
-        guard v >= min && v <= max else {
-            throw fail(path, found: "\(v)", expected: max == Int.max ? "an integer ≥ \(min)" : "an integer in \(min)…\(max)")
+    /// An integer in `min…max`. Anything else — a fraction, `1e3`, a number past Int's range, text — is
+    /// rejected with the key path and the expected range, never converted.
+    func int(_ node: Node, _ path: String, _ range: ClosedRange<Int>) throws -> Int {
+        let expected = "an integer in \(range.lowerBound)…\(range.upperBound)"
+        guard case let .scalar(s) = node, !isNull(node) else { throw fail(path, found: describe(node), expected: expected) }
+        guard let v = Int(s.string.replacingOccurrences(of: "_", with: "")), range.contains(v) else {
+            throw fail(path, found: quoted(s.string), expected: expected)
         }
         return v
     }
 
-    /// A finite number in [min, max] (upper bound exclusive when `maxExclusive`).
-    func double(_ node: Node, _ path: String, min: Double, max: Double = .infinity, minExclusive: Bool = false,
+    /// A finite number in `range` (bounds inclusive unless `minExclusive` / `maxExclusive`). NaN, ±∞ and
+    /// values past the bounds are rejected with the key path and the expected range.
+    func double(_ node: Node, _ path: String, _ range: ClosedRange<Double>, minExclusive: Bool = false,
                 maxExclusive: Bool = false) throws -> Double {
-        guard case let .scalar(s) = node, let v = Double(s.string), v.isFinite else {
-            throw fail(path, found: describe(node), expected: "a number")
-        }
-        let lowOK = minExclusive ? v > min : v >= min
-        let highOK = maxExclusive ? v < max : v <= max
-        guard lowOK && highOK else {
-            let lo = minExclusive ? "(\(min)" : "[\(min)"
-            let hi = max == .infinity ? "∞)" : (maxExclusive ? "\(max))" : "\(max)]")
-            throw fail(path, found: s.string, expected: "a number in \(lo), \(hi)")
+        func bound(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : "\(v)" }
+        let lo = (minExclusive ? "(" : "[") + bound(range.lowerBound)
+        let hi = bound(range.upperBound) + (maxExclusive ? ")" : "]")
+        let expected = "a number in \(lo), \(hi)"
+        guard case let .scalar(s) = node, !isNull(node) else { throw fail(path, found: describe(node), expected: expected) }
+        guard let v = Double(s.string), v.isFinite,
+              minExclusive ? v > range.lowerBound : v >= range.lowerBound,
+              maxExclusive ? v < range.upperBound : v <= range.upperBound else {
+            throw fail(path, found: quoted(s.string), expected: expected)
         }
         return v
     }
@@ -109,20 +111,23 @@ struct ManifestReader {
         return v
     }
 
-    func list(_ node: Node, _ path: String, nonEmpty: Bool = true) throws -> [Node] {
+    func list(_ node: Node, _ path: String, nonEmpty: Bool = true, max: Int) throws -> [Node] {
         guard case let .sequence(seq) = node else {
             throw fail(path, found: describe(node), expected: "a list")
         }
         let items = Array(seq)
         if nonEmpty && items.isEmpty { throw fail(path, found: "an empty list", expected: "a non-empty list") }
+        guard items.count <= max else {
+            throw fail(path, found: "a list of \(items.count) entries", expected: "at most \(max) entries")
+        }
         return items
     }
 
     /// A list of distinct non-empty strings.
-    func stringList(_ node: Node, _ path: String, nonEmpty: Bool = true) throws -> [String] {
+    func stringList(_ node: Node, _ path: String, nonEmpty: Bool = true, max: Int) throws -> [String] {
         var seen = Set<String>()
         var out: [String] = []
-        for (i, item) in try list(node, path, nonEmpty: nonEmpty).enumerated() {
+        for (i, item) in try list(node, path, nonEmpty: nonEmpty, max: max).enumerated() {
             let s = try string(item, "\(path)[\(i)]")
             guard seen.insert(s).inserted else {
                 throw fail("\(path)[\(i)]", found: "duplicate \(quoted(s))", expected: "distinct values")
@@ -156,10 +161,10 @@ struct ManifestReader {
                          table: tableName,
                          imageColumn: try string(keys["image_column"]!, "image_column"),
                          label: try label(keys["label"]!))
-        if let n = keys["attributes"] { m.attributes = try stringList(n, "attributes", nonEmpty: false) }
+        if let n = keys["attributes"] { m.attributes = try stringList(n, "attributes", nonEmpty: false, max: ManifestLimits.maxAttributes) }
         if let n = keys["domain_column"] { m.domainColumn = try string(n, "domain_column") }
         if let n = keys["split_column"] { m.splitColumn = try string(n, "split_column") }
-        if let n = keys["high_risk"] { m.highRisk = try stringList(n, "high_risk", nonEmpty: false) }
+        if let n = keys["high_risk"] { m.highRisk = try stringList(n, "high_risk", nonEmpty: false, max: ManifestLimits.maxClasses) }
         if let n = keys["pipeline"] { m.pipeline = try pipeline(n) }
         return m
     }
@@ -170,9 +175,9 @@ struct ManifestReader {
         let kind = try enumValue(keys["kind"]!, "label.kind", LabelKind.self)
         var spec = LabelSpec(kind: kind, classes: [])
         if let n = keys["column"] { spec.column = try string(n, "label.column") }
-        if let n = keys["columns"] { spec.columns = try stringList(n, "label.columns") }
-        if let n = keys["rater_columns"] { spec.raterColumns = try stringList(n, "label.rater_columns") }
-        let classes = try keys["classes"].map { try stringList($0, "label.classes") }
+        if let n = keys["columns"] { spec.columns = try stringList(n, "label.columns", max: ManifestLimits.maxClasses) }
+        if let n = keys["rater_columns"] { spec.raterColumns = try stringList(n, "label.rater_columns", max: ManifestLimits.maxRaters) }
+        let classes = try keys["classes"].map { try stringList($0, "label.classes", max: ManifestLimits.maxClasses) }
         // Which source keys each kind takes; the others must be absent so that nothing is silently ignored.
         let given = ["column": spec.column != nil, "columns": spec.columns != nil, "rater_columns": spec.raterColumns != nil]
         let allowedSources: [String]
@@ -215,26 +220,26 @@ struct ManifestReader {
         let keys = try mapping(node, "pipeline", allowed: ["base_resolution", "final_resolution", "ddpm", "upsampler",
                                                            "sample", "mix", "classifier", "evaluate"])
         var p = PipelineConfig()
-        if let n = keys["base_resolution"] { p.baseResolution = try int(n, "pipeline.base_resolution", min: 4, max: 1024) }
-        if let n = keys["final_resolution"] { p.finalResolution = try int(n, "pipeline.final_resolution", min: 4, max: 1024) }
+        if let n = keys["base_resolution"] { p.baseResolution = try int(n, "pipeline.base_resolution", ManifestLimits.resolution) }
+        if let n = keys["final_resolution"] { p.finalResolution = try int(n, "pipeline.final_resolution", ManifestLimits.resolution) }
         if let n = keys["ddpm"] {
             let k = try mapping(n, "pipeline.ddpm", allowed: ["steps", "batch", "lr", "schedule", "cond", "cond_drop", "ema", "balance"])
             var c = DDPMConfig()
-            if let v = k["steps"] { c.steps = try int(v, "pipeline.ddpm.steps", min: 1) }
-            if let v = k["batch"] { c.batch = try int(v, "pipeline.ddpm.batch", min: 1, max: 65536) }
-            if let v = k["lr"] { c.lr = try double(v, "pipeline.ddpm.lr", min: 0, minExclusive: true) }
+            if let v = k["steps"] { c.steps = try int(v, "pipeline.ddpm.steps", ManifestLimits.trainingSteps) }
+            if let v = k["batch"] { c.batch = try int(v, "pipeline.ddpm.batch", ManifestLimits.batch) }
+            if let v = k["lr"] { c.lr = try double(v, "pipeline.ddpm.lr", ManifestLimits.learningRate) }
             if let v = k["schedule"] { c.schedule = try enumValue(v, "pipeline.ddpm.schedule", NoiseSchedule.self) }
-            if let v = k["cond"] { c.cond = try stringList(v, "pipeline.ddpm.cond", nonEmpty: false) }
+            if let v = k["cond"] { c.cond = try stringList(v, "pipeline.ddpm.cond", nonEmpty: false, max: ManifestLimits.maxAttributes + 2) }
             if let v = k["balance"] { c.balance = try string(v, "pipeline.ddpm.balance") }
-            if let v = k["cond_drop"] { c.condDrop = try double(v, "pipeline.ddpm.cond_drop", min: 0, max: 1, maxExclusive: true) }
-            if let v = k["ema"] { c.ema = try double(v, "pipeline.ddpm.ema", min: 0, max: 1, maxExclusive: true) }
+            if let v = k["cond_drop"] { c.condDrop = try double(v, "pipeline.ddpm.cond_drop", 0...1, maxExclusive: true) }
+            if let v = k["ema"] { c.ema = try double(v, "pipeline.ddpm.ema", 0...1, maxExclusive: true) }
             p.ddpm = c
         }
         if let n = keys["upsampler"] {
             let k = try mapping(n, "pipeline.upsampler", allowed: ["steps", "batch", "aug"])
             var c = UpsamplerConfig()
-            if let v = k["steps"] { c.steps = try int(v, "pipeline.upsampler.steps", min: 1) }
-            if let v = k["batch"] { c.batch = try int(v, "pipeline.upsampler.batch", min: 1, max: 65536) }
+            if let v = k["steps"] { c.steps = try int(v, "pipeline.upsampler.steps", ManifestLimits.trainingSteps) }
+            if let v = k["batch"] { c.batch = try int(v, "pipeline.upsampler.batch", ManifestLimits.batch) }
             if let v = k["aug"] { c.aug = try enumValue(v, "pipeline.upsampler.aug", UpsamplerAug.self) }
             p.upsampler = c
         }
@@ -242,11 +247,11 @@ struct ManifestReader {
             let k = try mapping(n, "pipeline.sample", allowed: ["strategy", "per_real", "guidance", "sampler", "sampling_steps", "strength"])
             var c = SampleConfig()
             if let v = k["strategy"] { c.strategy = try enumValue(v, "pipeline.sample.strategy", SampleStrategy.self) }
-            if let v = k["per_real"] { c.perReal = try double(v, "pipeline.sample.per_real", min: 0) }
-            if let v = k["guidance"] { c.guidance = try double(v, "pipeline.sample.guidance", min: 0) }
+            if let v = k["per_real"] { c.perReal = try double(v, "pipeline.sample.per_real", ManifestLimits.perReal, minExclusive: true) }
+            if let v = k["guidance"] { c.guidance = try double(v, "pipeline.sample.guidance", ManifestLimits.guidance) }
             if let v = k["sampler"] { c.sampler = try enumValue(v, "pipeline.sample.sampler", SamplerKind.self) }
-            if let v = k["sampling_steps"] { c.samplingSteps = try int(v, "pipeline.sample.sampling_steps", min: 1) }
-            if let v = k["strength"] { c.strength = try double(v, "pipeline.sample.strength", min: 0, max: 1, minExclusive: true) }
+            if let v = k["sampling_steps"] { c.samplingSteps = try int(v, "pipeline.sample.sampling_steps", ManifestLimits.samplingSteps) }
+            if let v = k["strength"] { c.strength = try double(v, "pipeline.sample.strength", 0...1, minExclusive: true) }
             p.sample = c
         }
         if let n = keys["mix"] {
@@ -254,8 +259,8 @@ struct ManifestReader {
             var c = MixConfig()
             if let v = k["alpha"] {
                 var alphas: [Double] = []
-                for (i, item) in try list(v, "pipeline.mix.alpha").enumerated() {
-                    let a = try double(item, "pipeline.mix.alpha[\(i)]", min: 0, max: 1)
+                for (i, item) in try list(v, "pipeline.mix.alpha", max: ManifestLimits.maxAlphas).enumerated() {
+                    let a = try double(item, "pipeline.mix.alpha[\(i)]", 0...1)
                     guard !alphas.contains(a) else {
                         throw fail("pipeline.mix.alpha[\(i)]", found: "duplicate \(a)", expected: "distinct values")
                     }
@@ -268,13 +273,20 @@ struct ManifestReader {
         if let n = keys["classifier"] {
             let k = try mapping(n, "pipeline.classifier", allowed: ["arch", "epochs", "batch", "seeds", "baselines"])
             var c = ClassifierConfig()
-            if let v = k["arch"] { c.arch = try enumValue(v, "pipeline.classifier.arch", ClassifierArch.self) }
-            if let v = k["epochs"] { c.epochs = try int(v, "pipeline.classifier.epochs", min: 1) }
-            if let v = k["batch"] { c.batch = try int(v, "pipeline.classifier.batch", min: 1, max: 65536) }
-            if let v = k["seeds"] { c.seeds = try int(v, "pipeline.classifier.seeds", min: 1, max: 1000) }
+            if let v = k["arch"] {
+                let arch = try enumValue(v, "pipeline.classifier.arch", ClassifierArch.self)
+                // Only ResNet-18 is built; refusing the others here beats failing after the generator trained.
+                guard arch == .resnet18 else {
+                    throw fail("pipeline.classifier.arch", found: quoted(arch.rawValue), expected: "resnet18 (resnet34 and resnet50 are not built yet)")
+                }
+                c.arch = arch
+            }
+            if let v = k["epochs"] { c.epochs = try int(v, "pipeline.classifier.epochs", ManifestLimits.epochs) }
+            if let v = k["batch"] { c.batch = try int(v, "pipeline.classifier.batch", ManifestLimits.classifierBatch) }
+            if let v = k["seeds"] { c.seeds = try int(v, "pipeline.classifier.seeds", ManifestLimits.seeds) }
             if let v = k["baselines"] {
                 var out: [Baseline] = []
-                for (i, item) in try list(v, "pipeline.classifier.baselines", nonEmpty: false).enumerated() {
+                for (i, item) in try list(v, "pipeline.classifier.baselines", nonEmpty: false, max: Baseline.allCases.count).enumerated() {
                     let b = try enumValue(item, "pipeline.classifier.baselines[\(i)]", Baseline.self)
                     guard !out.contains(b) else {
                         throw fail("pipeline.classifier.baselines[\(i)]", found: "duplicate \(quoted(b.rawValue))", expected: "distinct values")
@@ -303,9 +315,24 @@ struct ManifestReader {
                        expected: "one of label.classes (\(m.label.classes.joined(separator: ", ")))")
         }
         let base = m.baseResolution, final = m.finalResolution
+        let step = ManifestLimits.resolutionMultiple
+        for (key, r) in [("pipeline.base_resolution", base), ("pipeline.final_resolution", final)] where r % step != 0 {
+            throw fail(key, found: "\(r)", expected: "a multiple of \(step) in \(ManifestLimits.resolution.lowerBound)…\(ManifestLimits.resolution.upperBound)")
+        }
         guard final >= base, final % base == 0 else {
             throw fail("pipeline.final_resolution", found: "\(final) with base_resolution \(base)",
                        expected: "a multiple of base_resolution that is ≥ it")
+        }
+        let batches: [(String, Int?, Int)] = [("pipeline.ddpm.batch", m.pipeline.ddpm?.batch, base),
+                                              ("pipeline.upsampler.batch", m.pipeline.upsampler?.batch, final),
+                                              ("pipeline.classifier.batch", m.pipeline.classifier?.batch, final)]
+        for (key, batch, r) in batches {
+            guard let batch else { continue }
+            // Both factors are bounded by the key ranges, so the product cannot overflow.
+            guard batch * r * r <= ManifestLimits.maxBatchPixels else {
+                throw fail(key, found: "\(batch) at \(r)×\(r)",
+                           expected: "batch × resolution² ≤ \(ManifestLimits.maxBatchPixels) (at most \(ManifestLimits.maxBatchPixels / (r * r)) at \(r)×\(r))")
+            }
         }
         if let cond = m.pipeline.ddpm?.cond {
             var allowed = ["label"] + m.attributes

@@ -56,7 +56,9 @@ public struct DatasetTable: Codable, Equatable, Sendable {
 
     /// Parses and validates the CSV `bytes` against the manifest. `file`/`tableName` name the source in
     /// errors; rows are numbered from 1 with the header as row 1.
-    public static func parse(_ bytes: [UInt8], manifest m: Manifest, file: String) throws -> DatasetTable {
+    /// `maxLabelEntries` bounds rows × classes (tests lower it).
+    public static func parse(_ bytes: [UInt8], manifest m: Manifest, file: String,
+                             maxLabelEntries: Int = ManifestLimits.maxLabelEntries) throws -> DatasetTable {
         let tableName = m.table
         func err(_ code: DatasetError.Code, row: Int?, column: String?, found: String, expected: String) -> DatasetError {
             var place = tableName
@@ -122,6 +124,13 @@ public struct DatasetTable: Codable, Equatable, Sendable {
                           expected: "each image in one row only")
             }
             firstRowOfPath[path] = rowNumber
+            // Each row stores a label vector and a mask of `classes` entries: refuse the table before the
+            // row that would take it past the bound, instead of allocating until memory runs out.
+            guard (rows.count + 1) * m.label.classes.count <= maxLabelEntries else {
+                throw err(.invalidCell, row: rowNumber, column: nil,
+                          found: "more than \(rows.count) rows with \(m.label.classes.count) classes",
+                          expected: "rows × classes ≤ \(maxLabelEntries)")
+            }
             let (vector, mask) = try label.parse(cells) { code, column, found, expected in
                 err(code, row: rowNumber, column: column, found: found, expected: expected)
             }

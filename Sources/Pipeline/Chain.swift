@@ -91,6 +91,21 @@ public enum Chain {
         }
 
         let dataset = try step(ingest)[Store.singleOutputName]!
+        // Before the long stages start: how long they may take, so a mistaken setting is seen in seconds,
+        // and whether fair sampling will have anything to do (it would fail only after the generator trained).
+        // A failure here fails the run (run.json), like a stage failure.
+        do {
+            let rows = try DatasetObject.decode(store.objects.read(dataset)).table.rows
+            let trainRows = rows.filter { $0.split == .train && $0.isLabeled }.count
+            options.logger.notice("\(manifest.name): \(RunEstimate(config: config, trainRows: trainRows, rows: rows.count).summary)")
+            guard (Double(trainRows) * config.sample.perReal).rounded() >= 1 else {
+                throw PipelineError("pipeline.sample.per_real \(config.sample.perReal) × \(trainRows) labeled training rows "
+                                    + "rounds to no synthetic image; raise per_real or add labeled train rows")
+            }
+        } catch {
+            try? run.fail("\(error)")
+            throw error
+        }
         let ddpm = try step(DiffusionStages.trainDDPM(config: config, dataset: dataset))["checkpoint"]!
         var upsampler: ObjectID? = nil
         if config.upsampler != nil {

@@ -118,7 +118,7 @@ public struct ChainConfig: Codable, Sendable, Equatable {
         switch profile {
         case .quick:
             ddpm = DDPM(resolution: base, channels: 16, mults: [1, 2], resBlocks: 1, attention: [],
-                        steps: 300, batch: 16, lr: 2e-3, schedule: "cosine", prediction: "v", timesteps: 1000,
+                        steps: 300, batch: 16, lr: 2e-3, schedule: "cosine", prediction: "v", timesteps: ManifestLimits.timesteps,
                         cond: cond, condDrop: 0.1, ema: 0.99, checkpointEvery: 50, seed: 1)
             up = Upsampler(from: base, to: final, channels: 16, mults: [1, 2], resBlocks: 1, steps: 100,
                            batch: 8, lr: 2e-3, aug: "paper", checkpointEvery: 50, seed: 2)
@@ -136,7 +136,7 @@ public struct ChainConfig: Codable, Sendable, Equatable {
             // trained long enough to stop adding speckle, and 40 DDIM steps (with 15 or 25 the synthetic
             // data did not help); heuristic and focal move to the paper profile to keep the demo under 15 min.
             ddpm = DDPM(resolution: base, channels: 32, mults: [1, 2], resBlocks: 1, attention: [],
-                        steps: 1600, batch: 16, lr: 2e-3, schedule: "cosine", prediction: "v", timesteps: 1000,
+                        steps: 1600, batch: 16, lr: 2e-3, schedule: "cosine", prediction: "v", timesteps: ManifestLimits.timesteps,
                         cond: cond, condDrop: 0.1, ema: 0.995, checkpointEvery: 100, seed: 1)
             up = Upsampler(from: base, to: final, channels: 16, mults: [1, 2], resBlocks: 1, steps: 600,
                            batch: 16, lr: 2e-3, aug: "paper", checkpointEvery: 100, seed: 2)
@@ -153,7 +153,7 @@ public struct ChainConfig: Codable, Sendable, Equatable {
             let ref = UNetConfig.reference(resolution: base)
             ddpm = DDPM(resolution: base, channels: ref.baseChannels, mults: ref.mults, resBlocks: ref.resBlocks,
                         attention: ref.attnResolutions, steps: 20_000, batch: 32, lr: 2e-4, schedule: "cosine",
-                        prediction: "epsilon", timesteps: 1000, cond: cond, condDrop: 0.1, ema: 0.9999,
+                        prediction: "epsilon", timesteps: ManifestLimits.timesteps, cond: cond, condDrop: 0.1, ema: 0.9999,
                         checkpointEvery: 1000, seed: 1)
             up = Upsampler(from: base, to: final, channels: ref.baseChannels, mults: ref.mults,
                            resBlocks: ref.resBlocks, steps: 20_000, batch: 16, lr: 2e-4, aug: "paper",

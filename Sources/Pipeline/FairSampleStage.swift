@@ -55,11 +55,19 @@ public enum FairSampleStage {
         let prediction: Prediction = card.prediction == "v" ? .v : .epsilon
         let settings = SamplerSettings(kind: c.sampler == "ddpm" ? .ddpm : .ddim, steps: c.samplingSteps,
                                        guidance: Float(c.guidance))
+        // Manifest validation bounds sampling_steps by T; a checkpoint with a shorter schedule must fail the
+        // stage, not trip the sampler's precondition and take the process down.
+        if settings.kind == .ddim, c.samplingSteps < 5 || c.samplingSteps > card.timesteps {
+            throw PipelineError("fair-sample: sampling_steps \(c.samplingSteps) outside 5…\(card.timesteps) (the checkpoint's timesteps)")
+        }
         let baseSampler = Sampler(schedule: schedule, prediction: prediction, settings: settings)
         var cascade: Cascade? = nil
         if let up, let aug = up.card.augment, let from = up.card.baseResolution {
             let upSchedule = NoiseSchedule(kind: up.card.schedule == "linear" ? .linear : .cosine, steps: up.card.timesteps)
             let upPrediction: Prediction = up.card.prediction == "v" ? .v : .epsilon
+            if settings.kind == .ddim, c.samplingSteps < 5 || c.samplingSteps > up.card.timesteps {
+                throw PipelineError("fair-sample: sampling_steps \(c.samplingSteps) outside 5…\(up.card.timesteps) (the upsampler's timesteps)")
+            }
             cascade = Cascade(base: base, baseSampler: baseSampler, upsampler: up.model,
                               upsamplerSampler: Sampler(schedule: upSchedule, prediction: upPrediction, settings: settings),
                               conditioner: UpsamplerConditioner(settings: aug, schedule: upSchedule, baseSize: (from, from)),
@@ -108,7 +116,12 @@ public enum FairSampleStage {
     /// fairness attribute. For multi-label data the "class" is the whole label vector of a random row.
     static func makePlan(_ table: DatasetTable, layout: ConditioningLayout, config c: ChainConfig.Sample) throws -> [Planned] {
         let train = table.rows.indices.filter { table.rows[$0].split == .train && table.rows[$0].isLabeled }
-        let count = Int((Double(train.count) * c.perReal).rounded())
+        // per_real is bounded at ingest; still never convert a value Int cannot hold (that traps).
+        let wanted = (Double(train.count) * c.perReal).rounded()
+        guard wanted.isFinite, wanted >= 0, wanted <= Double(Int32.max) else {
+            throw PipelineError("fair-sample: per_real \(c.perReal) × \(train.count) rows is not a sample count this run can hold")
+        }
+        let count = Int(wanted)
         guard count > 0 else { return [] }
         let multi = table.labelKind == .multi
         let labels = train.map { multi ? 0 : table.rows[$0].topClass ?? 0 }

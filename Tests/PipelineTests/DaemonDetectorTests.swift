@@ -83,49 +83,43 @@ struct DaemonDetectorTests {
         #expect(d.update(snapshot: snapshot(manifest: m, archive: replaced), now: 22, datasetExists: noDatasets).count == 1)
     }
 
-    @Test func manifestWithoutArchiveReprocessesAKnownDataset() {
-        let only = ManifestKeys(name: "m", archive: nil)
+    @Test func manifestWhoseArchiveIsAbsentReprocessesAKnownDataset() {
         var d = DropDetector(settle: 2)
-        let out = d.update(snapshot: snapshot(manifest: id(5, at: 0), archive: nil, keys: only), now: 10,
-                           datasetExists: { $0 == "m" })
+        let out = d.update(snapshot: snapshot(manifest: id(5, at: 0), archive: nil), now: 10, datasetExists: { $0 == "m" })
         #expect(out == [.ready(Drop(kind: .reprocess, dataset: "m", manifest: "m.yaml", archive: nil,
                                     files: ["m.yaml": id(5, at: 0)]))])
-        // Archive named but absent, dataset known: also a reprocess.
+        // Unknown dataset, archive not there yet: waiting, not rejected.
         var e = DropDetector(settle: 2)
-        let out2 = e.update(snapshot: snapshot(manifest: id(5, at: 0), archive: nil), now: 10, datasetExists: { $0 == "m" })
-        guard case .ready(let drop)? = out2.first else { Issue.record("expected a drop, got \(out2)"); return }
-        #expect(drop.kind == .reprocess)
-        // Unknown dataset and no archive key: rejected with a message naming the file and key.
-        var f = DropDetector(settle: 2)
-        let out3 = f.update(snapshot: snapshot(manifest: id(5, at: 0), archive: nil, keys: only), now: 10,
-                            datasetExists: noDatasets)
-        guard case .rejected(let manifest, _, let error)? = out3.first else { Issue.record("expected a rejection, got \(out3)"); return }
-        #expect(manifest == "m.yaml")
-        #expect(error.stage == "inbox" && error.message.contains("m.yaml") && error.message.contains("archive"))
+        let out2 = e.update(snapshot: snapshot(manifest: id(5, at: 0), archive: nil), now: 10, datasetExists: noDatasets)
+        #expect(out2 == [.waiting(manifest: "m.yaml", archive: "m.tar.gz")])
     }
 
-    @Test func invalidNamesAndArchivePathsAreRejected() {
-        var d = DropDetector(settle: 2)
-        let bad = d.update(snapshot: snapshot(manifest: id(5, at: 0), archive: id(5, at: 0),
-                                              keys: ManifestKeys(name: "Bad_Name", archive: "m.tar.gz")),
-                           now: 10, datasetExists: noDatasets)
-        guard case .rejected(_, _, let e1)? = bad.first else { Issue.record("expected rejection, got \(bad)"); return }
-        #expect(e1.message.contains("`name`") && e1.message.contains("Bad_Name"))
+    @Test func invalidManifestsAndArchivePathsAreRejected() throws {
+        // The name and the archive key are checked by the manifest parser, with its message.
+        let badName = daemonManifestText(name: "Bad_Name", archive: "m.tar.gz")
+        #expect(throws: JobError.self) { try ManifestKeys.read(Data(badName.utf8), fileName: "m.yaml") }
+        do { _ = try ManifestKeys.read(Data(badName.utf8), fileName: "m.yaml") } catch let e as JobError {
+            #expect(e.stage == "inbox" && e.message.hasPrefix("m.yaml: name: found \"Bad_Name\""), "\(e.message)")
+        }
+        let noArchive = daemonManifestText(name: "m", archive: "m.tar.gz").replacingOccurrences(of: "archive: m.tar.gz   # beside me\n", with: "")
+        do { _ = try ManifestKeys.read(Data(noArchive.utf8), fileName: "m.yaml"); Issue.record("no archive key accepted") } catch let e as JobError {
+            #expect(e.message == "m.yaml: archive: found nothing (key missing), expected a value for required key \"archive\"")
+        }
         var e = DropDetector(settle: 2)
         let escape = e.update(snapshot: snapshot(manifest: id(5, at: 0), archive: nil,
-                                                 keys: ManifestKeys(name: "m", archive: "../etc/passwd")),
+                                                 keys: ManifestKeys(name: "m", archive: ".hidden.tar.gz")),
                               now: 10, datasetExists: noDatasets)
         guard case .rejected(_, _, let e2)? = escape.first else { Issue.record("expected rejection, got \(escape)"); return }
         #expect(e2.message.contains("`archive`"))
     }
 
     @Test func manifestKeysAreReadFromYAMLAndJSON() throws {
-        let yaml = "# c\nname: \"derm-demo\"  # quoted\narchive: derm.tar.gz # comment\nlabel:\n  archive: nested\n  name: nested\n"
-        #expect(try ManifestKeys.peek(Data(yaml.utf8), fileName: "x.yaml") == ManifestKeys(name: "derm-demo", archive: "derm.tar.gz"))
-        #expect(try ManifestKeys.peek(Data("name: a\n".utf8), fileName: "x.yml") == ManifestKeys(name: "a", archive: nil))
-        let json = #"{"name": "a", "archive": "a.zip", "pipeline": {"archive": "no"}}"#
-        #expect(try ManifestKeys.peek(Data(json.utf8), fileName: "a.json") == ManifestKeys(name: "a", archive: "a.zip"))
-        #expect(throws: JobError.self) { try ManifestKeys.peek(Data("{nope".utf8), fileName: "a.json") }
+        let yaml = daemonManifestText(name: "derm-demo", archive: "derm.tar.gz")
+            .replacingOccurrences(of: "name: derm-demo", with: "name: \"derm-demo\"  # quoted")
+        #expect(try ManifestKeys.read(Data(yaml.utf8), fileName: "x.yaml") == ManifestKeys(name: "derm-demo", archive: "derm.tar.gz"))
+        let json = #"{"name": "a", "archive": "a.zip", "modality": "generic", "table": "t.csv", "image_column": "p", "label": {"kind": "single", "column": "y", "classes": ["u", "v"]}}"#
+        #expect(try ManifestKeys.read(Data(json.utf8), fileName: "a.json") == ManifestKeys(name: "a", archive: "a.zip"))
+        #expect(throws: JobError.self) { try ManifestKeys.read(Data("{nope".utf8), fileName: "a.json") }
         #expect(ManifestKeys.isManifestName("a.yaml") && ManifestKeys.isManifestName("A.JSON"))
         #expect(!ManifestKeys.isManifestName(".a.yaml") && !ManifestKeys.isManifestName("a.tar.gz"))
         #expect(ManifestKeys.isValidDatasetName("derm-demo") && !ManifestKeys.isValidDatasetName("-x")
@@ -144,10 +138,10 @@ struct DaemonDetectorTests {
         #expect(s.manifests["ok.yaml"] == .success(ManifestKeys(name: "ok", archive: "ok.tar.gz")))
         // An unchanged manifest is not re-read; a changed one is.
         var cached = s
-        cached.manifests["ok.yaml"] = .success(ManifestKeys(name: "cached", archive: nil))
+        cached.manifests["ok.yaml"] = .success(ManifestKeys(name: "cached", archive: "c.zip"))
         #expect(InboxSnapshot.scan(directory: dir.path, previous: cached).manifests["ok.yaml"]
-                == .success(ManifestKeys(name: "cached", archive: nil)))
-        try Data("name: ok\narchive: other.zip\n".utf8).write(to: URL(fileURLWithPath: dir.sub("ok.yaml")))
+                == .success(ManifestKeys(name: "cached", archive: "c.zip")))
+        try Data(daemonManifestText(name: "ok", archive: "other.zip").utf8).write(to: URL(fileURLWithPath: dir.sub("ok.yaml")))
         #expect(InboxSnapshot.scan(directory: dir.path, previous: cached).manifests["ok.yaml"]
                 == .success(ManifestKeys(name: "ok", archive: "other.zip")))
         // Oversized "manifests" are rejected unread.
@@ -155,7 +149,7 @@ struct DaemonDetectorTests {
         guard case .failure(let error)? = InboxSnapshot.scan(directory: dir.path).manifests["big.json"] else {
             Issue.record("an oversized manifest was accepted"); return
         }
-        #expect(error.message.contains("big.json") && error.message.contains("1 MiB"))
+        #expect(error.message.contains("big.json") && error.message.contains("64 KiB"))
     }
 
     @Test func durationsAndDigests() {

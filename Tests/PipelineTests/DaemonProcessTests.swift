@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// End-to-end tests of the `fairgen watch` executable (signals, locks, exit codes), run as a subprocess.
-/// The drops here are not valid datasets (random archive bytes, a manifest without a table), so the real
+/// The drops here are not valid datasets (random archive bytes behind a valid manifest), so the real
 /// runner rejects them at ingest; the full chain is exercised in ChainEndToEndTests.
 @Suite("Daemon executable")
 struct DaemonProcessTests {
@@ -19,7 +19,7 @@ struct DaemonProcessTests {
         let failed = try #require(daemonOutcomeFolders(dir.sub("inbox"), ".failed").first, "stderr: \(p.stderr)")
         for (name, hash) in hashes { #expect(daemonFileHash(failed + "/" + name) == hash) }
         let error = try JSONDecoder().decode(Outcomes.ErrorFile.self, from: try FileOps.read(failed + "/error.json"))
-        #expect(error.stage == "ingest" && error.message.contains("demo.yaml"), "\(error)")
+        #expect(error.stage == "ingest" && error.message.contains("demo.tar.gz"), "\(error)")
         #expect(FileOps.list(dir.sub("store/queue/failed")).count == 1)
         #expect(p.stderr.contains("start") && p.stderr.contains("failed"))
     }

@@ -36,12 +36,18 @@ func daemonFakeBytes(count: Int, seed: UInt64) -> Data {
     return Data(bytes)
 }
 
+/// A manifest that passes `Manifest.parse` (the daemon validates manifests in full at the inbox).
+func daemonManifestText(name: String, archive: String) -> String {
+    "# test drop\nname: \(name)\narchive: \(archive)   # beside me\nmodality: dermatology\ntable: t.csv\n"
+        + "image_column: path\nlabel: {kind: single, column: dx, classes: [a, b]}\n"
+}
+
 /// Writes a complete drop NAME.yaml + NAME.tar.gz into `inbox`, optionally back-dating both files
 /// (as if they arrived while the daemon was down). Returns file name → SHA-256 of its content.
 @discardableResult
 func daemonWriteDrop(inbox: String, name: String, seed: UInt64 = 1, ageSeconds: Double? = 60) -> [String: String] {
     try? FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
-    let manifest = Data("# test drop\nname: \(name)\narchive: \(name).tar.gz   # beside me\nmodality: dermatology\npipeline:\n  archive: nested-is-ignored\n".utf8)
+    let manifest = Data(daemonManifestText(name: name, archive: "\(name).tar.gz").utf8)
     let archive = daemonFakeBytes(count: 4096 + Int(seed % 997), seed: seed)
     _ = FileManager.default.createFile(atPath: inbox + "/\(name).tar.gz", contents: archive)
     _ = FileManager.default.createFile(atPath: inbox + "/\(name).yaml", contents: manifest)
