@@ -32,7 +32,8 @@ public struct ArchiveEntry: Sendable {
 
 /// Streams a `.tar`, `.tar.gz` (or other libarchive filters: zstd, xz, bzip2) or `.zip` archive once,
 /// enforcing `ArchiveLimits` while reading, rejecting unsafe names and non-regular entries, and handing
-/// regular files to the caller in archive order. Nothing is ever written to disk.
+/// regular files to the caller in archive order. Nothing is ever written to disk. Gzip files are
+/// inflated by `GzipSource` (zlib) and read to their end, so a bad CRC-32/ISIZE trailer is an error.
 ///
 /// Only the tar and zip formats are enabled: the inputs DESIGN §3 asks for, and less parser surface
 /// than `archive_read_support_format_all` (iso9660, rar, 7z, cab, …).
@@ -46,6 +47,8 @@ public final class ArchiveReader {
     public private(set) var entriesSeen = 0
     /// Uncompressed bytes read so far over all entries (the memory/CPU actually spent).
     public private(set) var totalBytesRead: Int64 = 0
+    /// The zlib source when the file is gzip (kept here so it outlives libarchive's use of it).
+    private var gzip: GzipSource?
 
     public init(path: String, limits: ArchiveLimits = ArchiveLimits()) {
         self.path = path
@@ -60,14 +63,28 @@ public final class ArchiveReader {
             throw DatasetError(.io, file: path, location: "", found: "no memory for libarchive", expected: "a readable archive")
         }
         defer { archive_read_free(a) }
-        archive_read_support_filter_all(a)
         archive_read_support_format_tar(a)
         archive_read_support_format_gnutar(a)
         archive_read_support_format_zip(a)
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw DatasetError(.io, file: path, location: "", found: "no readable file", expected: "a readable archive file")
         }
-        guard archive_read_open_filename(a, path, 16384) == ARCHIVE_OK else { throw corrupt(a, "") }
+        gzip = nil
+        if GzipSource.isGzip(path) {
+            // zlib inflates (and verifies the trailer); libarchive only parses the tar (or zip) inside.
+            let source = try GzipSource(path: path)
+            gzip = source
+            let opened = archive_read_open(a, Unmanaged.passUnretained(source).toOpaque(), nil, { _, client, buffer in
+                let source = Unmanaged<GzipSource>.fromOpaque(client!).takeUnretainedValue()
+                guard let chunk = try? source.next() else { return -1 }
+                buffer?.pointee = UnsafeRawPointer(chunk.baseAddress)
+                return chunk.count
+            }, nil)
+            guard opened == ARCHIVE_OK else { throw corrupt(a, "") }
+        } else {
+            archive_read_support_filter_all(a)
+            guard archive_read_open_filename(a, path, 16384) == ARCHIVE_OK else { throw corrupt(a, "") }
+        }
 
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: ArchiveReader.chunkSize, alignment: 16)
         defer { buffer.deallocate() }
@@ -76,7 +93,10 @@ public final class ArchiveReader {
         while true {
             var entryPtr: OpaquePointer?
             let r = archive_read_next_header(a, &entryPtr)
-            if r == ARCHIVE_EOF { break }
+            if r == ARCHIVE_EOF {
+                try drainGzip(after: lastName)
+                break
+            }
             guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let entry = entryPtr else {
                 throw corrupt(a, lastName.isEmpty ? "" : "after entry \(quoted(lastName))")
             }
@@ -119,7 +139,7 @@ public final class ArchiveReader {
     /// Reads the current entry's data chunk by chunk, checking every limit after each chunk.
     private func readData(_ a: OpaquePointer, entry name: String, into buffer: UnsafeMutableRawPointer, keep: Bool) throws -> [UInt8] {
         let location = "entry \(quoted(name))"
-        let compressedStart = archive_filter_bytes(a, -1)
+        let compressedStart = compressedPosition(a)
         var n: Int64 = 0
         var bytes: [UInt8] = []
         while true {
@@ -139,7 +159,7 @@ public final class ArchiveReader {
                                    expected: "at most \(byteText(limits.maxTotalBytes)) in total")
             }
             if n > limits.ratioThreshold {
-                let compressed = max(1, archive_filter_bytes(a, -1) - compressedStart)
+                let compressed = max(1, compressedPosition(a) - compressedStart)
                 let ratio = Double(n) / Double(compressed)
                 if ratio > limits.maxRatio {
                     throw DatasetError(.compressionRatio, file: path, location: location,
@@ -152,7 +172,49 @@ public final class ArchiveReader {
         return bytes
     }
 
+    /// Compressed bytes read so far: from zlib for gzip, else from libarchive's lowest filter.
+    private func compressedPosition(_ a: OpaquePointer) -> Int64 {
+        gzip?.compressedBytes ?? archive_filter_bytes(a, -1)
+    }
+
+    /// After the tar end-of-archive blocks, inflates the rest of a gzip stream (tar padding, further
+    /// members) so that every member's CRC-32 and ISIZE are checked. The bytes count towards
+    /// `maxTotalBytes` and the ratio limit like entry data, so padding cannot hide a bomb.
+    private func drainGzip(after lastName: String) throws {
+        guard let gzip else { return }
+        let location = lastName.isEmpty ? "end of archive" : "after entry \(quoted(lastName))"
+        let compressedStart = gzip.compressedBytes
+        var n: Int64 = 0
+        while true {
+            let chunk: UnsafeRawBufferPointer
+            do { chunk = try gzip.next() } catch { throw gzipCorrupt(location) }
+            if chunk.isEmpty { return }
+            n += Int64(chunk.count)
+            totalBytesRead += Int64(chunk.count)
+            if totalBytesRead > limits.maxTotalBytes {
+                throw DatasetError(.totalTooLarge, file: path, location: location,
+                                   found: "more than \(byteText(limits.maxTotalBytes)) uncompressed in total",
+                                   expected: "at most \(byteText(limits.maxTotalBytes)) in total")
+            }
+            if n > limits.ratioThreshold {
+                let ratio = Double(n) / Double(max(1, gzip.compressedBytes - compressedStart))
+                if ratio > limits.maxRatio {
+                    throw DatasetError(.compressionRatio, file: path, location: location,
+                                       found: "a compression ratio of \(Int(ratio)):1 after \(byteText(n)) past the last entry (a decompression bomb?)",
+                                       expected: "at most \(Int(limits.maxRatio)):1")
+                }
+            }
+        }
+    }
+
+    private func gzipCorrupt(_ location: String) -> DatasetError {
+        DatasetError(.corruptArchive, file: path, location: location,
+                     found: "a corrupt gzip stream (\(gzip?.failure ?? "unreadable data"))",
+                     expected: "a complete .tar.gz whose CRC-32 and length trailers match its data")
+    }
+
     private func corrupt(_ a: OpaquePointer, _ location: String) -> DatasetError {
+        if gzip?.failure != nil { return gzipCorrupt(location) }
         let message = archive_error_string(a).map { String(cString: $0) } ?? "unreadable data"
         return DatasetError(.corruptArchive, file: path, location: location, found: "corrupt or unsupported data (\(message))",
                             expected: "a readable .tar, .tar.gz, .tar.zst or .zip archive")

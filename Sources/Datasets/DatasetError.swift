@@ -14,7 +14,7 @@ public struct DatasetError: Error, CustomStringConvertible, LocalizedError, Equa
         case corruptArchive, pathTraversal, absolutePath, badEntryName, linkEntry, specialEntry,
              duplicateEntry, tooManyEntries, entryTooLarge, totalTooLarge, compressionRatio
         // images
-        case pngTooLarge, pngCorrupt, pngFormat
+        case pngTooLarge, pngCorrupt, pngFormat, pixelBudget
         // table
         case tableMissing, raggedRow, missingColumn, missingImage, labelOutsideClasses, invalidCell
         // files and stored objects

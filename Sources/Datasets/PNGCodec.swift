@@ -16,13 +16,19 @@ public struct PNGHeader: Equatable, Sendable {
 /// PNG decode/encode through libpng's simplified API (which reports errors by return code; the classic
 /// API's longjmp cannot cross Swift frames).
 ///
-/// Decoding accepts gray, gray+alpha, RGB and RGBA at 8 or 16 bits (DESIGN §9); palette images and
-/// 1/2/4-bit samples are refused with an error naming the entry. Output is Float32 in [0, 1], `[1,H,W]`
-/// for gray inputs and `[3,H,W]` for colour inputs. Alpha is composited onto black (colour × alpha),
-/// so transparent regions read as 0 whatever colour they hide. 16-bit files are read through libpng's
-/// linear 16-bit path; without a gAMA/sRGB chunk the sample values come through unchanged (v / 65535).
+/// Decoding accepts every colour type and bit depth PNG allows: gray at 1, 2, 4, 8 or 16 bits, palette
+/// at 1, 2, 4 or 8 bits, and gray+alpha, RGB and RGBA at 8 or 16 bits, with or without a tRNS chunk
+/// (pngquant, optipng and many exporters write palette and low-depth gray files). libpng's simplified
+/// API expands them: low-depth gray is scaled to 8 bits (1-bit 1 → 255, 2-bit v → 85·v, 4-bit v → 17·v),
+/// palette indices become their RGB entries, and tRNS becomes an alpha channel. Output is Float32 in
+/// [0, 1], `[1,H,W]` for gray inputs and `[3,H,W]` for colour and palette inputs. Alpha (from the file
+/// or from tRNS) is composited onto black (colour × alpha), so transparent regions read as 0 whatever
+/// colour they hide. 16-bit files are read through libpng's linear 16-bit path; without a gAMA/sRGB
+/// chunk the sample values come through unchanged (v / 65535).
 public enum PNGCodec {
     static let signature: [UInt8] = [137, 80, 78, 71, 13, 10, 26, 10]
+    /// Bit depths the PNG standard allows per colour type.
+    static let allowedDepths: [Int: Set<Int>] = [0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16]]
 
     /// Parses the signature and IHDR (the first 33 bytes) without allocating anything.
     /// `file`/`entry` name the source in errors.
@@ -54,10 +60,10 @@ public enum PNGCodec {
             throw DatasetError(.pngTooLarge, file: file, location: location, found: "a \(h.width)×\(h.height) image",
                                expected: "at most \(maxSide)×\(maxSide) pixels (and at least 1×1)")
         }
-        guard [0, 2, 4, 6].contains(h.colorType), h.bitDepth == 8 || h.bitDepth == 16 else {
+        guard PNGCodec.allowedDepths[h.colorType]?.contains(h.bitDepth) == true else {
             let kind = [0: "gray", 2: "RGB", 3: "palette", 4: "gray+alpha", 6: "RGBA"][h.colorType] ?? "colour type \(h.colorType)"
             throw DatasetError(.pngFormat, file: file, location: location, found: "a \(h.bitDepth)-bit \(kind) PNG",
-                               expected: "gray, gray+alpha, RGB or RGBA with 8 or 16 bits per sample")
+                               expected: "a PNG colour type and bit depth pair the PNG standard allows (gray 1/2/4/8/16, palette 1/2/4/8, gray+alpha, RGB or RGBA 8/16)")
         }
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
@@ -69,8 +75,11 @@ public enum PNGCodec {
             throw DatasetError(.pngCorrupt, file: file, location: location, found: "inconsistent header",
                                expected: "a valid PNG")
         }
-        let color = h.colorType == 2 || h.colorType == 6
-        let alpha = h.colorType == 4 || h.colorType == 6
+        // libpng describes the file in `format`: COLOR for RGB and palette files, ALPHA for an alpha
+        // channel or a tRNS chunk. Asking for that format (without COLORMAP) makes it expand palettes,
+        // low-depth gray and tRNS.
+        let color = image.format & UInt32(PNG_FORMAT_FLAG_COLOR) != 0
+        let alpha = image.format & UInt32(PNG_FORMAT_FLAG_ALPHA) != 0
         let wide = h.bitDepth == 16
         image.format = (color ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0) | (alpha ? UInt32(PNG_FORMAT_FLAG_ALPHA) : 0)
             | (wide ? UInt32(PNG_FORMAT_FLAG_LINEAR) : 0)

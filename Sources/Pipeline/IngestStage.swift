@@ -15,6 +15,8 @@ public enum IngestStage {
         return .object([
             "resolutions": .array(resolutions.map { .number(Double($0)) }),
             "max_image_side": .number(Double(limits.maxImageSide)),
+            "max_decoded_bytes": .number(Double(limits.maxDecodedBytes)),
+            "max_resized_bytes": .number(Double(limits.maxResizedBytes)),
             "max_entries": .number(Double(a.maxEntries)),
             "max_total_bytes": .number(Double(a.maxTotalBytes)),
             "max_entry_bytes": .number(Double(a.maxEntryBytes)),

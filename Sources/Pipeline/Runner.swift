@@ -6,8 +6,9 @@ import Store
 /// run.json (docs/pipeline.md lists the fields):
 ///
 /// 1. compute the stage key;
-/// 2. if `store/keys/<stage>/<key>` maps it to outputs whose objects exist, skip the body and reuse
-///    them (status `cached`);
+/// 2. if `store/keys/<stage>/<key>` maps it to outputs whose objects exist and still hash to their
+///    ids, skip the body and reuse them (status `cached`); a corrupt output is logged and the stage
+///    runs again, which replaces the corrupt object;
 /// 3. otherwise mark the stage `running`, run the body, store its outputs as objects, record
 ///    key → outputs, and mark it `complete` with wall time and peak RSS;
 /// 4. on an error, mark the stage and the run `failed` with the message and rethrow.
@@ -45,7 +46,10 @@ public final class StageRunner {
         let key = try stage.key()
         let inputs = stage.keyInputs
         let start = clock()
-        if let outputs = try store.lookup(stage: stage.name, key: key) {
+        let hit = try store.lookup(stage: stage.name, key: key) { [logger] id in
+            logger.warning("\(stage.name): cached output object \(id.hex) is corrupt (its bytes no longer hash to its id); running the stage again to replace it")
+        }
+        if let outputs = hit {
             emit(.stageStarted(stage: stage.name, key: key.hex, cached: true))
             try run?.stageStarted(stage.name, key: key, inputs: inputs)
             let wall = clock() - start

@@ -91,18 +91,44 @@ public struct ObjectStore: Sendable {
     /// Size in bytes of a present object, or nil.
     public func size(of id: ObjectID) -> Int64? { FileIO.lstat(filePath(id)).map { Int64($0.st_size) } }
 
-    /// Reads a whole object into memory.
+    /// Reads a whole object into memory and checks that its bytes still hash to its id (a flipped
+    /// bit on disk is a `.corrupt` error naming the object and the repair path, never silent data).
     public func read(_ id: ObjectID) throws -> [UInt8] {
         let path = filePath(id)
         guard FileIO.exists(path) else { throw StoreError(.notFound, "object \(id.hex) not found (\(path))") }
-        return try FileIO.readFile(path)
+        let bytes = try FileIO.readFile(path)
+        let actual = Digests.sha256(bytes)
+        guard actual == id else { throw ObjectStore.corruptError(id, actual: actual, path: path) }
+        return bytes
     }
 
-    /// Stores bytes and returns their id. If an object with these bytes already exists (same hash,
-    /// same size), nothing is written.
+    static func corruptError(_ id: ObjectID, actual: ObjectID, path: String) -> StoreError {
+        StoreError(.corrupt, "object \(id.hex) is corrupt: its content hashes to \(actual.hex) (\(path)); "
+                   + "run `fairgen store verify --repair`, then re-run what produced it")
+    }
+
+    /// Whether the object exists and its content (re-hashed, streaming) still matches its id.
+    public func isIntact(_ id: ObjectID) -> Bool {
+        guard let (actual, _) = try? Digests.sha256(fileAt: filePath(id)) else { return false }
+        return actual == id
+    }
+
+    /// What sits at an object's path.
+    enum Presence: Equatable { case absent, intact, corrupt }
+
+    /// Whether the object is absent, intact (expected size and hash) or corrupt (anything else).
+    /// Hashes the existing file, so a same-size object with flipped bytes is not taken for the real one.
+    func presence(_ id: ObjectID, size: Int64) -> Presence {
+        guard let st = FileIO.lstat(filePath(id)) else { return .absent }
+        guard (st.st_mode & S_IFMT) == S_IFREG, Int64(st.st_size) == size else { return .corrupt }
+        return isIntact(id) ? .intact : .corrupt
+    }
+
+    /// Stores bytes and returns their id. If an intact object with these bytes already exists, nothing
+    /// is written; a corrupt one (same name, other content) is replaced.
     public func put(_ bytes: [UInt8]) throws -> ObjectID {
         let id = Digests.sha256(bytes)
-        if try existingMatches(id, size: Int64(bytes.count)) { return id }
+        if presence(id, size: Int64(bytes.count)) == .intact { return id }
         let writer = try ObjectWriter(store: self)
         try bytes.withUnsafeBytes { try writer.write($0) }
         return try writer.commit()
@@ -127,16 +153,6 @@ public struct ObjectStore: Sendable {
     /// Starts a streamed object (e.g. a tar shard written piece by piece).
     public func makeWriter() throws -> ObjectWriter { try ObjectWriter(store: self) }
 
-    /// True when the object exists with the expected size; an existing object of another size is
-    /// corruption (the store never overwrites it) and is reported as such.
-    func existingMatches(_ id: ObjectID, size: Int64) throws -> Bool {
-        guard let st = FileIO.lstat(filePath(id)) else { return false }
-        if Int64(st.st_size) != size {
-            throw StoreError(.corrupt, "object \(id.hex) exists with \(st.st_size) bytes, expected \(size) (\(filePath(id))); run `fairgen store verify`")
-        }
-        return true
-    }
-
     /// Every object present, found by listing the fan-out folders. Files whose names are not object
     /// ids are returned in `strays`.
     func listAll() throws -> (ids: [ObjectID], strays: [String]) {
@@ -154,10 +170,13 @@ public struct ObjectStore: Sendable {
 }
 
 /// Writes one object: bytes go to a file under the store's `tmp/` while being hashed; `commit`
-/// fsyncs it, moves it to `objects/sha256/ab/cdef…` (link + unlink of the temp name, so an existing
-/// object is never replaced) and fsyncs that folder. If the object already
-/// exists (same size) the temp file is dropped and the existing object reused: objects are never
-/// rewritten. An uncommitted writer removes its temp file when released.
+/// fsyncs it, moves it to `objects/sha256/ab/cdef…` (link + unlink of the temp name, so an intact
+/// object is never replaced) and fsyncs that folder. If the object already exists and still hashes
+/// to its id, the temp file is dropped and the existing object reused. If it exists but is corrupt
+/// (its bytes changed on disk), the fresh copy replaces it atomically (rename): the only case in which
+/// an object path is rewritten, and always with the bytes its name promises. Run-folder hard links to
+/// the corrupt inode keep the bad bytes until `fairgen store verify --repair` relinks them.
+/// An uncommitted writer removes its temp file when released.
 public final class ObjectWriter {
     let store: ObjectStore
     let tmpFile: String
@@ -203,9 +222,17 @@ public final class ObjectWriter {
             throw error
         }
         close(fd)
-        if try store.existingMatches(id, size: size) { return id }
         let target = store.filePath(id)
         let fanout = (target as NSString).deletingLastPathComponent
+        switch store.presence(id, size: size) {
+        case .intact:
+            return id
+        case .corrupt:
+            try replaceCorrupt(target, fanout: fanout)
+            return id
+        case .absent:
+            break
+        }
         let fanoutIsNew = !FileIO.isDirectory(fanout)
         try FileIO.makeDirectories(fanout)
         if fanoutIsNew { try FileIO.fsyncDirectory(store.root) }
@@ -214,7 +241,7 @@ public final class ObjectWriter {
         if link(tmpFile, target) != 0 {
             let code = errno
             if code == EEXIST {
-                _ = try store.existingMatches(id, size: size)
+                if store.presence(id, size: size) == .corrupt { try replaceCorrupt(target, fanout: fanout) }
                 return id
             }
             guard code == EPERM || code == EOPNOTSUPP || code == EMLINK else {
@@ -224,6 +251,13 @@ public final class ObjectWriter {
         }
         try FileIO.fsyncDirectory(fanout)
         return id
+    }
+
+    /// Puts the fresh, verified copy in place of a corrupt object (rename(2) replaces atomically:
+    /// readers see the old inode or the new one, never a missing object).
+    private func replaceCorrupt(_ target: String, fanout: String) throws {
+        try FileIO.rename(tmpFile, target)
+        try FileIO.fsyncDirectory(fanout)
     }
 
     /// Drops the temp file without storing anything.

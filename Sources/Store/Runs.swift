@@ -215,17 +215,7 @@ public final class RunHandle {
         if FileIO.exists(target) {
             throw StoreError(.immutable, "\(target) already exists and is not recorded in run.json")
         }
-        let objectPath = store.objects.filePath(id)
-        var linked = false
-        if store.linkStyle == .hardLink {
-            if Glibc.link(objectPath, target) == 0 { linked = true }
-            else if ![EXDEV, EPERM, EOPNOTSUPP, EMLINK].contains(errno) { throw FileIO.ioError("link \(objectPath) to", target) }
-        }
-        if !linked {
-            let depth = components.count + 2  // run folder → dataset folder → datasets/ → store root
-            let relative = String(repeating: "../", count: depth) + "objects/sha256/" + id.hex.prefix(2) + "/" + id.hex.dropFirst(2)
-            if symlink(relative, target) != 0 { throw FileIO.ioError("symlink", target) }
-        }
+        try store.makeObjectLink(id, at: target, depth: components.count + 2)  // run folder → dataset folder → datasets/ → root
         try FileIO.fsyncDirectory(parent)
         try update { $0.files[relativePath] = id }
     }
@@ -274,5 +264,20 @@ public enum ProcessStats {
         var usage = rusage()
         guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
         return Double(usage.ru_maxrss) / 1024
+    }
+}
+
+extension Store {
+    /// Creates `target` (which must not exist) as a link to object `id`: a hard link, or a relative
+    /// symlink when the store uses symlinks or the file system refuses hard links. `depth` is the number
+    /// of folders between `target`'s folder and the store root.
+    func makeObjectLink(_ id: ObjectID, at target: String, depth: Int) throws {
+        let objectPath = objects.filePath(id)
+        if linkStyle == .hardLink {
+            if Glibc.link(objectPath, target) == 0 { return }
+            if ![EXDEV, EPERM, EOPNOTSUPP, EMLINK].contains(errno) { throw FileIO.ioError("link \(objectPath) to", target) }
+        }
+        let relative = String(repeating: "../", count: depth) + "objects/sha256/" + id.hex.prefix(2) + "/" + id.hex.dropFirst(2)
+        if symlink(relative, target) != 0 { throw FileIO.ioError("symlink", target) }
     }
 }

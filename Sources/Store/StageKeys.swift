@@ -52,22 +52,34 @@ extension Store {
 
     /// The outputs recorded for `key`, or nil on a miss. A record whose objects are gone (or that
     /// cannot be read) counts as a miss, so the stage simply runs again.
-    public func lookup(stage: String, key: StageKey) throws -> [String: ObjectID]? {
+    ///
+    /// A hit hands its objects to later stages as they are, so every output object is re-hashed
+    /// first (streaming; cheap next to any stage's work). An object whose bytes no longer match its id
+    /// is reported to `onCorrupt` and the lookup is a miss: the stage runs again and its `put`
+    /// replaces the corrupt object with the recomputed one (docs/store.md, "Integrity").
+    public func lookup(stage: String, key: StageKey, onCorrupt: (ObjectID) -> Void = { _ in }) throws -> [String: ObjectID]? {
         try Store.validateStageName(stage)
         let path = keyPath(stage: stage, key: key)
         guard FileIO.exists(path) else { return nil }
         guard let outputs = try? Store.parseKeyFile(FileIO.readFile(path)) else { return nil }
-        return outputs.values.allSatisfy(objects.exists) ? outputs : nil
+        guard outputs.values.allSatisfy(objects.exists) else { return nil }
+        var intact = true
+        for id in Set(outputs.values).sorted() where !objects.isIntact(id) {
+            onCorrupt(id)
+            intact = false
+        }
+        return intact ? outputs : nil
     }
 
-    /// The single output recorded for `key`, or nil.
-    public func lookupObject(stage: String, key: StageKey) throws -> ObjectID? {
-        guard let outputs = try lookup(stage: stage, key: key), outputs.count == 1 else { return nil }
+    /// The single output recorded for `key`, or nil (same checks as `lookup`).
+    public func lookupObject(stage: String, key: StageKey, onCorrupt: (ObjectID) -> Void = { _ in }) throws -> ObjectID? {
+        guard let outputs = try lookup(stage: stage, key: key, onCorrupt: onCorrupt), outputs.count == 1 else { return nil }
         return outputs.values.first
     }
 
     /// Records the outputs of a finished stage (their objects must already be in the store). A key
-    /// is written once: if it already maps to objects that exist, that record is kept and returned.
+    /// is written once: if it already maps to intact objects, that record is kept and returned (a
+    /// record naming a missing or corrupt object is replaced).
     @discardableResult
     public func record(stage: String, key: StageKey, outputs: [String: ObjectID]) throws -> [String: ObjectID] {
         try Store.validateStageName(stage)

@@ -32,7 +32,12 @@ public final class StoreLock {
     /// Takes the lock, waiting up to `wait` seconds (nil: as long as it takes). On timeout, throws a
     /// `.locked` error naming the lock file and the holder's PID.
     public static func lock(_ path: String, mode: Mode = .exclusive, wait: Double?) throws -> StoreLock {
-        let fd = try FileIO.open(path, O_RDWR | O_CREAT, 0o644)
+        // A shared holder never writes the file, so it opens it read-only (flock(2) does not need
+        // write access); that is what lets `store verify` run on a read-only store. Only a missing
+        // file makes it create one.
+        var fd: Int32 = -1
+        if mode == .shared { fd = Glibc.open(path, O_RDONLY | O_CLOEXEC) }
+        if fd < 0 { fd = try FileIO.open(path, O_RDWR | O_CREAT, 0o644) }
         let op = mode == .exclusive ? LOCK_EX : LOCK_SH
         let deadline = wait.map { Date().addingTimeInterval($0) }
         while flock(fd, op | LOCK_NB) != 0 {
@@ -96,6 +101,15 @@ extension Store {
     public func lockStore(_ mode: StoreLock.Mode = .exclusive, wait: Double? = 0) throws -> StoreLock {
         try FileIO.makeDirectories(locksPath)
         return try StoreLock.lock(storeLockPath, mode: mode, wait: wait)
+    }
+
+    /// Takes the store lock shared without writing anything to the store: the lock file is opened
+    /// read-only, and when it does not exist (no writer has ever locked this store, or it is a
+    /// read-only copy made without one) the store is read unlocked and nil is returned. For
+    /// `store verify`, which must work on read-only media (docs/store.md).
+    public func lockStoreReadOnly(wait: Double? = 0) throws -> StoreLock? {
+        guard FileIO.exists(storeLockPath) else { return nil }
+        return try StoreLock.lock(storeLockPath, mode: .shared, wait: wait)
     }
 
     /// Takes the per-dataset lock (one job per dataset).

@@ -217,3 +217,79 @@ struct FileIdentity: Hashable {
         inode = UInt64(st.st_ino)
     }
 }
+
+/// What `Store.repair()` changed.
+public struct RepairReport: Sendable {
+    /// Objects whose bytes no longer hashed to their id (deleted; the next run that needs one recomputes it).
+    public var removedObjects: [ObjectID] = []
+    /// Stage-key files removed because they were unreadable or named a missing object (the stage runs again).
+    public var removedKeys: [String] = []
+    /// Run files restored as links to the object their run.json names.
+    public var relinked: [String] = []
+    /// True when nothing needed repairing.
+    public var isEmpty: Bool { removedObjects.isEmpty && removedKeys.isEmpty && relinked.isEmpty }
+}
+
+extension Store {
+    /// Repairs what can be repaired without recomputing anything (`fairgen store verify --repair`,
+    /// docs/store.md "Integrity"). Call it with the store lock held exclusively.
+    ///
+    /// 1. Every object is re-hashed; one whose bytes do not match its id is deleted (it can only
+    ///    mislead: a cache hit would hand it to a stage).
+    /// 2. Stage keys that are unreadable or name a missing object are deleted, so the stage runs again.
+    /// 3. Every run file that run.json records is checked: when it is missing or is not the recorded
+    ///    object (e.g. a hard link to a deleted corrupt inode) and that object is present and intact,
+    ///    it is replaced by a fresh link (atomically: link under a temp name, rename over).
+    ///
+    /// Objects that are still missing afterwards must be recomputed: re-run `fairgen ingest` or
+    /// `fairgen reprocess` for the dataset (stages are deterministic, so the objects come back under
+    /// the same ids), then run the repair again to relink older runs' files.
+    public func repair() throws -> RepairReport {
+        var report = RepairReport()
+        let (ids, _) = try objects.listAll()
+        for id in ids {
+            let path = objects.filePath(id)
+            guard let st = FileIO.lstat(path), (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            if objects.isIntact(id) { continue }
+            if unlink(path) != 0 && errno != ENOENT { throw FileIO.ioError("unlink", path) }
+            report.removedObjects.append(id)
+        }
+        if !report.removedObjects.isEmpty {
+            for fan in Set(report.removedObjects.map { String($0.hex.prefix(2)) }).sorted() {
+                try FileIO.fsyncDirectory(objects.root + "/" + fan)
+            }
+        }
+
+        for (_, _, path) in try allKeyFiles() {
+            let outputs = try? Store.parseKeyFile(FileIO.readFile(path))
+            if let outputs, outputs.values.allSatisfy(objects.exists) { continue }
+            if unlink(path) != 0 && errno != ENOENT { throw FileIO.ioError("unlink", path) }
+            report.removedKeys.append(path)
+        }
+
+        var inodes: [FileIdentity: ObjectID] = [:]
+        for id in try objects.listAll().ids { if let st = FileIO.lstat(objects.filePath(id)) { inodes[FileIdentity(st)] = id } }
+        let scan = try scanDatasets(inodes: inodes)
+        for (dataset, version, _, record) in scan.runs {
+            let runDir = runPath(dataset, version)
+            for (relative, id) in record.files.sorted(by: { $0.key < $1.key }) {
+                // run.json is data: its paths get the same checks as when they were linked.
+                guard let components = try? RunHandle.validateRelativePath(relative) else { continue }
+                let target = runDir + "/" + relative
+                if FileIO.exists(target), case .success(let actual) = resolveRunFile(target, inodes: inodes), actual == id {
+                    continue
+                }
+                // Step 1 left only intact objects (or non-files, which `inodes` does not list).
+                guard let st = FileIO.lstat(objects.filePath(id)), (st.st_mode & S_IFMT) == S_IFREG else { continue }
+                let parent = (target as NSString).deletingLastPathComponent
+                try FileIO.makeDirectories(parent)
+                let temporary = parent + "/." + FileIO.uniqueName("relink")
+                try makeObjectLink(id, at: temporary, depth: components.count + 2)
+                do { try FileIO.rename(temporary, target) } catch { unlink(temporary); throw error }
+                try FileIO.fsyncDirectory(parent)
+                report.relinked.append(target)
+            }
+        }
+        return report
+    }
+}

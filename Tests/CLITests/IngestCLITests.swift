@@ -132,3 +132,34 @@ private func writeDrop(in dir: URL, name: String = "toy", lastLabel: String = "m
         #expect(s.files(under: "store/objects").isEmpty)
     }
 }
+
+/// Issue 12: re-ingesting used to print the cached id after only checking that the object existed.
+@Suite struct IngestIntegrityCLITests {
+    @Test func reingestAfterAFlippedByteReplacesTheObject() throws {
+        let s = try Scratch()
+        defer { s.remove() }
+        let inbox = s.url.appendingPathComponent("inbox")
+        try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true)
+        _ = try writeDrop(in: inbox)
+        let first = try s.run("ingest", "inbox/toy.yaml")
+        #expect(first.status == 0, "\(first.stderr)")
+        let id = try #require(ObjectID(first.stdout.trimmingCharacters(in: .newlines)))
+        let store = try Store.open(at: s.url.appendingPathComponent("store"), create: false)
+        let file = store.objects.path(for: id).path
+        chmod(file, 0o644)
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: file))
+        try handle.seek(toOffset: 100)
+        let byte = try #require(try handle.read(upToCount: 1)).first! ^ 0x10
+        try handle.seek(toOffset: 100)
+        try handle.write(contentsOf: Data([byte]))
+        try handle.close()
+        #expect(try s.run("store", "verify").status == 1)
+
+        let again = try s.run("ingest", "inbox/toy.yaml")
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout == first.stdout)
+        #expect(again.stderr.contains("\(id.hex) for this drop is corrupt; ingesting again"), "\(again.stderr)")
+        #expect(store.objects.isIntact(id))
+        #expect(try s.run("store", "verify").status == 0)
+    }
+}

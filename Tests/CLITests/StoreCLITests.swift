@@ -154,3 +154,77 @@ private struct PopulatedStore {
         #expect(try p.scratch.run("store", "gc").status == 0)
     }
 }
+
+/// Flips one bit of a file in place (same inode: hard links in run folders see it too).
+private func flipInPlace(_ path: String, at offset: UInt64) throws {
+    chmod(path, 0o644)
+    let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+    defer { try? handle.close() }
+    try handle.seek(toOffset: offset)
+    let byte = try handle.read(upToCount: 1)!.first! ^ 0x01
+    try handle.seek(toOffset: offset)
+    try handle.write(contentsOf: Data([byte]))
+}
+
+/// Issue 12: `store verify --repair`, and verification of a store the process cannot write.
+@Suite struct StoreIntegrityCLITests {
+    @Test func verifyRepairRemovesCorruptObjectsAndRelinksOnceRecomputed() throws {
+        let p = try PopulatedStore()
+        defer { p.scratch.remove() }
+        try flipInPlace(p.store.objects.path(for: p.checkpoint).path, at: 2)
+        let repaired = try p.scratch.run("store", "verify", "--repair")
+        #expect(repaired.status == 1, "the checkpoint must be recomputed first")
+        #expect(repaired.stdout.contains("removed corrupt object \(p.checkpoint.hex)"), "\(repaired.stdout)")
+        #expect(repaired.stderr.contains("object \(p.checkpoint.hex) is missing"))
+        #expect(repaired.stderr.contains("re-run `fairgen ingest` or `fairgen reprocess`"))
+        // What a re-run would do: put the same bytes back. The run file is then relinked.
+        _ = try p.store.objects.put(Array("checkpoint bytes\n".utf8))
+        let relinked = try p.scratch.run("store", "verify", "--repair")
+        #expect(relinked.status == 0, "\(relinked.stderr)")
+        #expect(relinked.stdout.contains("relinked \(p.scratch.path)/store/datasets/derm-demo/v0002/checkpoints/ddpm.safetensors"), "\(relinked.stdout)")
+        #expect(relinked.stdout.contains("ok: 4 objects"))
+        let clean = try p.scratch.run("store", "verify", "--repair")
+        #expect(clean.status == 0 && clean.stdout.hasPrefix("nothing to repair\nok: "))
+    }
+
+    /// A real read-only file system (a read-only bind mount in a private mount namespace): the tests
+    /// run as root, for whom chmod does not make anything read-only. Skipped where namespaces are not
+    /// allowed.
+    @Test func verifyWorksOnAReadOnlyMount() throws {
+        let p = try PopulatedStore()
+        defer { p.scratch.remove() }
+        let storePath = p.scratch.path + "/store"
+        func verifyReadOnly() throws -> (Int32, String, String) {
+            let script = "mount --bind -o ro \"$1\" \"$1\" && touch \"$1/probe\" 2>/dev/null && exit 99; exec \"$2\" store verify --store \"$1\""
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+            process.arguments = ["-m", "sh", "-c", script, "sh", storePath, CLI.executable.path]
+            let out = Pipe(), err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        }
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        probe.arguments = ["-m", "true"]
+        probe.standardError = FileHandle.nullDevice
+        guard (try? probe.run()) != nil else { return }
+        probe.waitUntilExit()
+        guard probe.terminationStatus == 0 else { return }  // no mount namespaces here: nothing to test with
+
+        // Without a lock file (no writer has run) and with one (a writer ran once).
+        for withLock in [false, true] {
+            if withLock { try p.store.lockStore(.exclusive).unlock() }
+            let (status, out, err) = try verifyReadOnly()
+            #expect(status == 0, "exit \(status): \(err)")
+            #expect(out.hasPrefix("ok: 4 objects"), "\(out)")
+        }
+        try flipInPlace(p.store.objects.path(for: p.checkpoint).path, at: 2)
+        let (status, _, err) = try verifyReadOnly()
+        #expect(status == 1, "exit \(status): \(err)")
+        #expect(err.contains("object \(p.checkpoint.hex): content hash is"))
+    }
+}

@@ -88,14 +88,43 @@ private func alpha16(_ y: Int, _ x: Int) -> Double {
         #expect(throws: DatasetError.self) { try PNGCodec.decode(Array("GIF89a not a png at all, not at all".utf8), file: "d", entry: "e") }
     }
 
-    @Test func paletteAndLowBitDepthAreRefused() {
-        var png = DropBuilder.pngDeclaring(width: 4, height: 4)
-        png[25] = 3  // palette colour type (CRC no longer matters: our header check runs first)
-        do { _ = try PNGCodec.decode(png, file: "d", entry: "p.png"); Issue.record("accepted") } catch let e as DatasetError {
-            #expect(e.code == .pngFormat && e.description.contains("8-bit palette PNG"))
-        } catch {}
-        png[25] = 0; png[24] = 4
-        #expect(throws: DatasetError.self) { try PNGCodec.decode(png, file: "d", entry: "p.png") }
+    /// Palette (1/2/4/8-bit, with and without tRNS), 1/2/4-bit gray and colour-key tRNS at 8 and 16 bits,
+    /// against the values Tests/Fixtures/png/make_png_expand_fixtures.py computed independently.
+    @Test(arguments: ["gray1", "gray2", "gray4", "palette1", "palette2", "palette4", "palette8", "palette4_trns",
+                      "palette8_trns", "gray8_trns", "gray16_trns", "rgb8_trns", "rgb16_trns"])
+    func decodesPaletteLowDepthAndTransparencyKey(name: String) throws {
+        let expected = try ExpandFixtures.load()
+        let fixture = try #require(expected.fixtures[name], "no expected values for \(name)")
+        let bytes = [UInt8](try Data(contentsOf: fixturesDir.appendingPathComponent("png/\(name).png")))
+        let image = try PNGCodec.decode(bytes, file: "fixtures", entry: name)
+        #expect(image.shape == [fixture.channels, expected.height, expected.width])
+        let worst = zip(image.data, fixture.values).map { abs(Double($0) - $1) }.max() ?? .infinity
+        #expect(image.count == fixture.values.count)
+        // Exact up to Float rounding (libpng's 16-bit path multiplies by an alpha of exactly 0 or 65535 here).
+        #expect(worst < 1e-6, "worst difference \(worst)")
+    }
+
+    /// Colour type / bit depth pairs the PNG standard forbids are refused before libpng sees them.
+    @Test func forbiddenDepthForColourTypeIsRefused() {
+        for (colorType, depth, kind) in [(3, 16, "16-bit palette"), (2, 4, "4-bit RGB"), (6, 1, "1-bit RGBA"), (0, 3, "3-bit gray")] {
+            var png = DropBuilder.pngDeclaring(width: 4, height: 4)
+            png[24] = UInt8(depth); png[25] = UInt8(colorType)  // CRC no longer matters: our header check runs first
+            do { _ = try PNGCodec.decode(png, file: "d", entry: "p.png"); Issue.record("accepted \(kind)") } catch let e as DatasetError {
+                #expect(e.code == .pngFormat && e.description.contains(kind), "\(e)")
+            } catch { Issue.record("\(error)") }
+        }
+    }
+}
+
+/// Tests/Fixtures/png/expand_expected.json.
+private struct ExpandFixtures: Decodable {
+    struct Fixture: Decodable { let channels: Int; let values: [Double] }
+    let width: Int
+    let height: Int
+    let fixtures: [String: Fixture]
+
+    static func load() throws -> ExpandFixtures {
+        try JSONDecoder().decode(ExpandFixtures.self, from: Data(contentsOf: fixturesDir.appendingPathComponent("png/expand_expected.json")))
     }
 }
 

@@ -70,18 +70,38 @@ import Testing
         #expect(try t.tmpEntries().isEmpty)
     }
 
-    @Test func existingObjectOfWrongSizeIsReportedNotRewritten() throws {
+    /// Issue 12: `put` used to keep any existing object of the right size, corrupt or not.
+    @Test func putReplacesACorruptObjectOfAnySize() throws {
         let t = try TempStore()
         defer { t.remove() }
         let id = try t.store.objects.put(bytes("twelve bytes"))
         let file = t.store.objects.filePath(id)
+        // Same size, one bit flipped: put re-hashes the existing file and replaces it.
+        try t.corrupt(id, at: 4)
+        #expect(!t.store.objects.isIntact(id))
+        #expect(try t.store.objects.put(bytes("twelve bytes")) == id)
+        #expect(try FileIO.readFile(file) == bytes("twelve bytes") && t.store.objects.isIntact(id))
+        // Other size: replaced too (streamed put this time).
         chmod(file, 0o644)
         try Data(bytes("short")).write(to: URL(fileURLWithPath: file))
-        #expect { try t.store.objects.put(bytes("twelve bytes")) } throws: { error in
-            (error as? StoreError)?.kind == .corrupt && "\(error)".contains(id.hex)
-        }
-        #expect(try FileIO.readFile(file) == bytes("short"))
+        let source = t.url.appendingPathComponent("source.bin")
+        try Data(bytes("twelve bytes")).write(to: source)
+        #expect(try t.store.objects.put(contentsOf: source) == id)
+        #expect(try FileIO.readFile(file) == bytes("twelve bytes"))
+        #expect(FileIO.lstat(file)!.st_mode & 0o777 == 0o444)
         #expect(try t.tmpEntries().isEmpty)
+    }
+
+    @Test func readRefusesACorruptObjectNamingItAndTheRepair() throws {
+        let t = try TempStore()
+        defer { t.remove() }
+        let id = try t.store.objects.put(bytes("some object bytes"))
+        #expect(try t.store.objects.read(id) == bytes("some object bytes"))
+        try t.corrupt(id, at: 2)
+        #expect { try t.store.objects.read(id) } throws: { error in
+            (error as? StoreError)?.kind == .corrupt && "\(error)".contains("object \(id.hex) is corrupt")
+                && "\(error)".contains("fairgen store verify --repair")
+        }
     }
 
     @Test func abortedWriterLeavesNothing() throws {

@@ -6,7 +6,8 @@ import Store
 
 /// `fairgen ingest MANIFEST`: validate a drop, store its dataset object, print the object id.
 /// The object is filed under the "ingest" stage key (manifest bytes + archive bytes + limits +
-/// resolutions), so ingesting the same drop again prints the same id without decoding anything.
+/// resolutions), so ingesting the same drop again prints the same id without decoding anything
+/// (after re-hashing the stored object: a corrupt one is ingested again and replaced).
 struct IngestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
@@ -43,7 +44,10 @@ struct IngestCommand: ParsableCommand {
         let key = try StageKey.compute(stage: "ingest", codeVersion: Self.codeVersion,
                                        config: Self.configSlice(limits: limits, resolutions: resolutions),
                                        inputs: [manifestDigest.hex, archiveDigest.hex])
-        if let cached = try store.lookupObject(stage: "ingest", key: key) {
+        let cached = try store.lookupObject(stage: "ingest", key: key) { id in
+            Console.error("warning: the stored dataset object \(id.hex) for this drop is corrupt; ingesting again to replace it")
+        }
+        if let cached {
             print(cached.hex)
             return
         }

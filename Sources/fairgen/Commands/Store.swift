@@ -105,15 +105,26 @@ struct StoreCommand: ParsableCommand {
         }
     }
 
-    /// `store verify`: re-hash every object, check every reference; exit 1 naming what is wrong.
+    /// `store verify [--repair]`: re-hash every object, check every reference; exit 1 naming what is wrong.
+    /// Without `--repair` it only reads (the lock file is opened read-only), so it works on a read-only store.
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "verify", abstract: "Re-hash every object and check every reference.")
+        /// Fix what needs no recomputation (docs/store.md, "Integrity"), then verify.
+        @Flag(help: "Delete corrupt objects and stale stage keys and relink run files, then verify (takes the store lock exclusively).")
+        var repair = false
         @OptionGroup var location: StoreLocation
 
         func run() throws {
             let store = try location.open(create: false)
-            let lock = try store.lockStore(.shared)
-            defer { lock.unlock() }
+            let lock: StoreLock? = try repair ? store.lockStore(.exclusive) : store.lockStoreReadOnly()
+            defer { lock?.unlock() }
+            if repair {
+                let fixed = try store.repair()
+                for id in fixed.removedObjects { print("removed corrupt object \(id.hex)") }
+                for path in fixed.removedKeys { print("removed stage key \(path) (unreadable or naming a missing object; the stage runs again)") }
+                for path in fixed.relinked { print("relinked \(path)") }
+                if fixed.isEmpty { print("nothing to repair") }
+            }
             let report = try store.verify()
             let mib = String(format: "%.1f", Double(report.bytesChecked) / 1_048_576)
             let summary = "\(report.objectsChecked) objects (\(mib) MiB), \(report.referencesChecked) references"
@@ -122,7 +133,10 @@ struct StoreCommand: ParsableCommand {
                 return
             }
             for problem in report.problems { Console.error("store verify: \(problem)") }
-            throw CLIFailure.rejected("store verify: \(report.problems.count) problem(s) in \(summary) of \(store.root.path)")
+            let hint = repair
+                ? "; missing objects must be recomputed: re-run `fairgen ingest` or `fairgen reprocess` for the datasets named, then `fairgen store verify --repair` again"
+                : "; `fairgen store verify --repair` fixes what needs no recomputation (docs/store.md)"
+            throw CLIFailure.rejected("store verify: \(report.problems.count) problem(s) in \(summary) of \(store.root.path)" + hint)
         }
     }
 
