@@ -162,6 +162,12 @@ public struct StageInterrupted: Error, CustomStringConvertible, Sendable {
 /// An error raised by the pipeline itself (missing input, stage failure), with a readable message.
 public struct PipelineError: Error, CustomStringConvertible, Sendable {
     public let message: String
-    public init(_ message: String) { self.message = message }
+    /// The error this one wraps (a stage body's own failure), so that callers can still tell an
+    /// environment failure such as a full disk from a rejected input.
+    public let underlying: (any Error)?
+    public init(_ message: String, underlying: (any Error)? = nil) {
+        self.message = message
+        self.underlying = underlying
+    }
     public var description: String { message }
 }
