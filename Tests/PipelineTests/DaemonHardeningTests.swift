@@ -215,6 +215,7 @@ struct DaemonRetryTests {
             #expect(daemonWaitUntil(timeout: 20) { attempts().count == attempt })
             let line = attempts().last ?? ""
             #expect(line.contains("attempt \(attempt)") && line.contains("retrying in \(next) s"), "\(line)")
+            #expect(line.contains(work + ": it exists and is not a folder"), "\(line)")
         }
 
         // Once the store is fixed, the next attempt queues the drop.
