@@ -19,8 +19,14 @@ public struct DaemonConfig: Sendable {
     /// Longest sleep between inbox/queue scans when nothing happens.
     public var pollInterval: Double = 1
     /// After a stop request, how long running jobs get to checkpoint before the daemon returns anyway
-    /// (the job then stays in `running/` and is recovered on the next start).
+    /// (the job then stays in `running/`, marked as interrupted by the shutdown, and resumes on the
+    /// next start without counting as a crash).
     public var stopGrace: Double = 8
+    /// A drop that could not be queued (store full or read-only, …) is retried after `retryBase`
+    /// seconds, then after twice as long each time, at most `retryCap` seconds apart.
+    public var retryBase: Double = 1
+    /// See `retryBase`.
+    public var retryCap: Double = 60
     /// Wall clock in seconds since 1970 (injectable for tests).
     public var clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
 
@@ -47,6 +53,17 @@ public final class Daemon: @unchecked Sendable {
     private var finished: [(Job, JobResult, Double)] = []
     private var wakeRead: Int32 = -1
     private var wakeWrite: Int32 = -1
+    // Touched only by the thread in `run()`.
+    private var queueRetry: RetryBackoff
+    private var claimRetry: RetryBackoff
+    /// Inbox files of each drop waiting in `queueRetry` (manifest name → file names).
+    private var retryFiles: [String: [String]] = [:]
+    /// Drops claimed by a daemon of another store (manifest → files, next check of the claim).
+    private var heldElsewhere: [String: (files: [String], recheck: Double)] = [:]
+    /// This daemon as the owner of inbox claims.
+    private let claimOwner: InboxClaims.Owner
+    /// Seconds between two checks of a claim held by another daemon (is it released or stale?).
+    static let claimRecheck: Double = 2
 
     /// `logger` is wrapped in `OneLineLogHandler`: log lines carry inbox file names and error text
     /// from drops, which must not forge lines or reach the terminal raw.
@@ -54,6 +71,9 @@ public final class Daemon: @unchecked Sendable {
         self.config = config
         self.runner = runner
         self.logger = logger.writingOneLineEvents()
+        claimOwner = InboxClaims.Owner(store: config.store.path)
+        queueRetry = RetryBackoff(base: config.retryBase, cap: config.retryCap)
+        claimRetry = RetryBackoff(base: config.retryBase, cap: config.retryCap)
         var fds: [Int32] = [-1, -1]
         if pipe(&fds) == 0 {
             for fd in fds {
@@ -137,7 +157,7 @@ public final class Daemon: @unchecked Sendable {
         logger.info("fairgen daemon started: pid \(getpid()), inbox \(inbox), store \(config.store.path), settle \(config.settle) s, jobs \(config.jobs)\(config.once ? ", once" : "")")
 
         for job in try queue.recover() {
-            logger.warning("job \(job.id) (\(job.dataset)) was running when the daemon stopped abnormally: moved to \(job.lastState?.rawValue ?? "?")")
+            logger.warning("job \(job.id) (\(job.dataset)) was left in running/: moved to \(job.lastState?.rawValue ?? "?") (\(job.history.last?.note ?? ""))")
         }
         for state in [Job.State.done, .failed] {
             for job in queue.jobs(state) where job.outcome?.complete != true {
@@ -149,6 +169,7 @@ public final class Daemon: @unchecked Sendable {
                 }
             }
         }
+        confirmClaims(queue: queue)
         var detector = DropDetector(settle: config.settle)
         for job in queue.jobs(.pending) where job.inbox == inbox {
             detector.claim(Dictionary(uniqueKeysWithValues: job.inputs.map { ($0.name, $0.identity) }))
@@ -157,22 +178,38 @@ public final class Daemon: @unchecked Sendable {
         let started = config.clock()
         var running: [String: Job] = [:]
         var snapshot: InboxSnapshot?
+        var claimsRefreshed = config.clock()
 
         while stopping == nil {
             let now = config.clock()
             let current = InboxSnapshot.scan(directory: inbox, previous: snapshot)
             snapshot = current
+            // Drops that failed to queue stay claimed in the detector until their wait is over.
+            queueRetry.retain { current.files[$0] != nil }
+            retryFiles = retryFiles.filter { current.files[$0.key] != nil }
+            for manifest in queueRetry.due(now: now) { detector.unclaim(retryFiles[manifest] ?? [manifest]) }
+            recheckHeldDrops(inbox: inbox, present: current.files, now: now, detector: &detector)
+            if now - claimsRefreshed >= InboxClaims.refreshInterval {
+                claimsRefreshed = now
+                for job in queue.jobs(.pending) + queue.jobs(.running) {
+                    if let jobInbox = job.inbox, !job.inputs.isEmpty {
+                        InboxClaims.refresh(inbox: jobInbox, manifest: job.manifest, owner: claimOwner)
+                    }
+                }
+            }
             for decision in detector.update(snapshot: current, now: now, datasetExists: datasetExists) {
-                handle(decision, inbox: inbox, queue: queue, detector: &detector)
+                handle(decision, inbox: inbox, queue: queue, detector: &detector, now: now)
             }
             collectFinished(queue: queue, running: &running)
-            while running.count < max(1, config.jobs), stopping == nil {
+            while running.count < max(1, config.jobs), stopping == nil, !claimRetry.isWaiting("claim", now: now) {
                 let next: Job?
                 do {
                     next = try queue.claimNext(excluding: Set(running.values.map(\.dataset)))
+                    claimRetry.succeeded("claim")
                 } catch {
                     // A file-system hiccup must not take the daemon down; the job stays where it was.
-                    logger.error("claiming the next job failed: \(error); retrying on the next scan")
+                    let (failures, wait) = claimRetry.failed("claim", now: now)
+                    logger.error("claiming the next job failed (\(failures) in a row): \(error); retrying in \(Daemon.seconds(wait))")
                     next = nil
                 }
                 guard let job = next else { break }
@@ -201,7 +238,14 @@ public final class Daemon: @unchecked Sendable {
                 collectFinished(queue: queue, running: &running)
             }
             for job in running.values {
-                logger.warning("job \(job.id) did not stop within \(config.stopGrace) s; it stays in running/ and is recovered on the next start")
+                // A requested stop is not a crash: mark the job so that the next start resumes it
+                // without counting a recovery (three of those would fail a healthy job).
+                do {
+                    try queue.markInterruptedByShutdown(job, note: "interrupted (\(reason)); did not stop within \(Daemon.seconds(config.stopGrace))")
+                    logger.warning("job \(job.id) did not stop within \(Daemon.seconds(config.stopGrace)); it stays in running/ and resumes on the next start (not counted as a crash)")
+                } catch {
+                    logger.error("job \(job.id) did not stop within \(Daemon.seconds(config.stopGrace)), and marking it as interrupted failed: \(error); the next start counts it as a crash")
+                }
             }
         }
         logger.info("fairgen daemon stopped")
@@ -229,29 +273,103 @@ public final class Daemon: @unchecked Sendable {
         return ids.map { (id: $0, state: queue.state(of: $0)) }
     }
 
-    private func handle(_ decision: DropDecision, inbox: String, queue: JobQueue, detector: inout DropDetector) {
+    private func handle(_ decision: DropDecision, inbox: String, queue: JobQueue, detector: inout DropDetector,
+                        now: Double) {
         switch decision {
         case .ready(let drop):
             let inputs = drop.files.keys.sorted().map { Job.Input(name: $0, identity: drop.files[$0]!) }
+            var claimed = false
             do {
+                guard try claim(drop.manifest, files: drop.files, inbox: inbox, now: now) else { return }
+                claimed = true
                 let job = try queue.enqueue(kind: drop.kind, dataset: drop.dataset,
                                             manifestSource: inbox + "/" + drop.manifest,
                                             archiveSource: drop.archive.map { inbox + "/" + $0 },
                                             inbox: inbox, inputs: inputs, note: "\(drop.kind.rawValue) drop in inbox")
+                queueRetry.succeeded(drop.manifest)
+                retryFiles[drop.manifest] = nil
                 logger.info("drop \(drop.manifest)\(drop.archive.map { " + " + $0 } ?? "") complete: queued job \(job.id) (\(drop.kind.rawValue))")
             } catch {
-                logger.error("drop \(drop.manifest) not queued: \(error)")
-                detector.unclaim(Array(drop.files.keys))
+                // Retried with a growing wait (one log line per attempt), not on every scan: the
+                // files stay claimed in the detector until then; a new version of them is a new drop.
+                let (failures, wait) = queueRetry.failed(drop.manifest, now: now)
+                retryFiles[drop.manifest] = Array(drop.files.keys)
+                logger.error("drop \(drop.manifest) not queued (attempt \(failures)): \(error); retrying in \(Daemon.seconds(wait))")
+                // Meanwhile a daemon of another store may take it.
+                if claimed { try? InboxClaims.release(inbox: inbox, manifest: drop.manifest, owner: claimOwner) }
             }
-        case .rejected(let manifest, _, let error):
+        case .rejected(let manifest, let files, let error):
+            do {
+                guard try claim(manifest, files: files, inbox: inbox, now: now) else { return }
+            } catch {
+                let (failures, wait) = queueRetry.failed(manifest, now: now)
+                retryFiles[manifest] = Array(files.keys)
+                logger.error("drop \(manifest) is invalid, but claiming it failed (attempt \(failures)): \(error); retrying in \(Daemon.seconds(wait))")
+                return
+            }
             do {
                 let folder = try Outcomes.reject(manifest: manifest, inbox: inbox, error: error)
                 logger.error("drop \(manifest) rejected: \(error) → \(folder)")
             } catch {
                 logger.error("drop \(manifest) rejected, but moving it to \(Outcomes.failedFolder) failed: \(error)")
             }
+            try? InboxClaims.release(inbox: inbox, manifest: manifest, owner: claimOwner)
         case .waiting(let manifest, let archive):
             logger.info("drop \(manifest): waiting for its archive \(archive)")
+        }
+    }
+
+    /// Claims a drop in the inbox for this daemon's store (see `InboxClaims`). False when a live daemon
+    /// of another store holds it: the drop is then left alone, and its claim checked again every
+    /// `claimRecheck` seconds in case that daemon dies or gives the drop up.
+    private func claim(_ manifest: String, files: [String: FileIdentity], inbox: String, now: Double) throws -> Bool {
+        switch try InboxClaims.claim(inbox: inbox, manifest: manifest, files: files, owner: claimOwner) {
+        case .claimed(let stale):
+            if let stale {
+                logger.warning("drop \(manifest): took over the claim of the daemon of store \(stale.store) (pid \(stale.pid) on \(stale.host)), which is gone")
+            }
+            heldElsewhere[manifest] = nil
+            return true
+        case .heldBy(let other):
+            if heldElsewhere[manifest] == nil {
+                logger.info("drop \(manifest) is claimed by the daemon of store \(other.store) (pid \(other.pid) on \(other.host)); leaving it to that daemon")
+            }
+            heldElsewhere[manifest] = (Array(files.keys), now + Daemon.claimRecheck)
+            return false
+        }
+    }
+
+    /// Offers a drop held by another daemon again once its claim is gone or stale.
+    private func recheckHeldDrops(inbox: String, present: [String: FileIdentity], now: Double, detector: inout DropDetector) {
+        heldElsewhere = heldElsewhere.filter { present[$0.key] != nil }
+        for (manifest, held) in heldElsewhere where now >= held.recheck {
+            if let claim = InboxClaims.read(inbox: inbox, manifest: manifest), claim.store != claimOwner.store,
+               InboxClaims.isLive(claim, inbox: inbox, now: now) {
+                heldElsewhere[manifest]?.recheck = now + Daemon.claimRecheck
+            } else {
+                heldElsewhere[manifest] = nil
+                detector.unclaim(held.files)
+            }
+        }
+    }
+
+    /// Start-up: re-claims the drops of this store's pending jobs. A daemon of another store may have
+    /// taken one over while this one was down (its claim was stale then); such a job is abandoned
+    /// rather than run a second time.
+    private func confirmClaims(queue: JobQueue) {
+        for job in queue.jobs(.pending) {
+            // (An inbox that is gone has no one to share it with; do not recreate it.)
+            guard let jobInbox = job.inbox, !job.inputs.isEmpty, FileOps.isDirectory(jobInbox) else { continue }
+            let files = Dictionary(job.inputs.map { ($0.name, $0.identity) }, uniquingKeysWith: { a, _ in a })
+            do {
+                if case .heldBy(let other) = try InboxClaims.claim(inbox: jobInbox, manifest: job.manifest, files: files, owner: claimOwner) {
+                    let reason = "drop \(job.manifest) was taken over by the daemon of store \(other.store) (pid \(other.pid) on \(other.host)) while this daemon was down"
+                    try queue.abandon(job, reason: reason)
+                    logger.warning("job \(job.id): \(reason); not run here")
+                }
+            } catch {
+                logger.error("job \(job.id): checking the claim on its drop failed: \(error); running it anyway")
+            }
         }
     }
 
@@ -320,6 +438,13 @@ public final class Daemon: @unchecked Sendable {
                 logger.error("job \(job.id): recording its outcome failed: \(error); it is recovered on the next start")
             }
         }
+    }
+}
+
+extension Daemon {
+    /// "4 s", "0.5 s": a wait as logged.
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value)) s" : String(format: "%.1f s", value)
     }
 }
 

@@ -68,12 +68,17 @@ public enum FileOps {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
-    /// Creates `path` and its parents when missing.
+    /// Creates `path` and its parents when missing. A failure names the folder and the system's
+    /// reason ("Not a directory", "Read-only file system", "No space left on device").
     public static func makeDirectory(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw DaemonError("cannot create folder \(path): \(error.localizedDescription)")
+        if isDirectory(path) { return }
+        let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if !parent.isEmpty && parent != path { try makeDirectory(parent) }
+        if mkdir(path, 0o777) != 0 {
+            let code = errno
+            if code == EEXIST && isDirectory(path) { return }    // created meanwhile by another process
+            if code == EEXIST { throw DaemonError("cannot create folder \(path): it exists and is not a folder") }
+            throw posixError("cannot create folder", path, code)
         }
     }
 

@@ -30,6 +30,9 @@ public struct Job: Codable, Sendable, Equatable {
     public var attempts: Int
     /// How many times a daemon found this job in `running/` after a crash.
     public var recoveries: Int
+    /// Set on the copy left in `running/` when a requested shutdown (SIGTERM) stopped waiting for the
+    /// job: the next start returns it to `pending/` without counting a crash. Absent otherwise.
+    public var interruptedByShutdown: Bool?
     /// Every state change with its time and a note.
     public var history: [Event]
     /// The failure reason, when failed.

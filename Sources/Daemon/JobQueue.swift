@@ -27,6 +27,9 @@ public final class JobQueue: @unchecked Sendable {
         try FileOps.makeDirectory(root + "/work")
     }
 
+    /// The store root (the folder holding `queue/`).
+    public var storeRoot: String { URL(fileURLWithPath: root).deletingLastPathComponent().path }
+
     /// The folder of one state.
     public func folder(_ state: Job.State) -> String { root + "/" + state.rawValue }
 
@@ -213,11 +216,45 @@ public final class JobQueue: @unchecked Sendable {
         try commit(job, to: .pending, note: note)
     }
 
+    /// pending → failed without running and without touching its inbox files: the drop belongs to
+    /// another daemon now (it took over the claim while this one was down). The outcome is recorded
+    /// as complete with no folder, so nothing is moved; the work copies are removed.
+    @discardableResult
+    public func abandon(_ job: Job, reason: String) throws -> Job {
+        let pending = path(job.id, .pending)
+        guard FileOps.exists(pending) else { throw DaemonError("job \(job.id) is not in \(folder(.pending))") }
+        var updated = job
+        updated.error = JobError(stage: "inbox", message: reason, hint: "nothing to do: the other daemon processes this drop")
+        updated.outcome = Job.Outcome(folder: nil, complete: true)
+        updated.record(.failed, note: reason)
+        try write(updated, .failed)
+        if unlink(pending) != 0 && errno != ENOENT { throw FileOps.posixError("remove", pending) }
+        FileOps.syncDirectory(folder(.pending))
+        FileOps.removeTree(workDirectory(job.id))
+        return updated
+    }
+
+    /// Leaves a job in `running/` marked as interrupted by a requested shutdown: the daemon is stopping
+    /// and the job did not return within the grace period. Its thread may still be finishing a step,
+    /// so the job stays out of `pending/` (no one else may start it) until the next start, which puts
+    /// it back in `pending/` without counting a crash (`recoveries`): a slow checkpoint is no fault.
+    @discardableResult
+    public func markInterruptedByShutdown(_ job: Job, note: String) throws -> Job {
+        guard FileOps.exists(path(job.id, .running)) else { throw DaemonError("job \(job.id) vanished from \(folder(.running))") }
+        var updated = job
+        updated.interruptedByShutdown = true
+        updated.record(.running, note: note)
+        try write(updated, .running)
+        return updated
+    }
+
     /// Start-up recovery, to be called only by the holder of the daemon lock: removes temp files left
     /// by interrupted writes, moves jobs left in `running/` back to `pending/` (or to `failed/` after
     /// `maxRecoveries` crashes), and removes work folders that belong to no job (a crash between
     /// copying inputs and writing the job; the inbox still holds the originals) once their
     /// creator is gone, or to an ended job whose inputs were already moved. Returns the jobs moved.
+    /// Jobs a requested shutdown left behind (`interruptedByShutdown`) go back to `pending/` without
+    /// counting towards `maxRecoveries`.
     public func recover() throws -> [Job] {
         for state in Job.State.allCases {
             for name in FileOps.list(folder(state)) where name.hasPrefix(FileOps.tempPrefix) {
@@ -232,7 +269,12 @@ public final class JobQueue: @unchecked Sendable {
         for id in ids(.running) {
             let job: Job
             do { job = try read(id, .running) } catch { continue }
-            if job.recoveries + 1 > maxRecoveries {
+            if job.interruptedByShutdown == true {
+                moved.append(try commit(job, to: .pending,
+                                        note: "interrupted by a requested shutdown; resumes (not counted as a crash)") {
+                    $0.interruptedByShutdown = nil
+                })
+            } else if job.recoveries + 1 > maxRecoveries {
                 let error = JobError(stage: "daemon",
                                      message: "the daemon stopped abnormally \(job.recoveries + 1) times while running this job",
                                      hint: "see the daemon log for the last progress line; fix the cause, then requeue with `fairgen reprocess`")

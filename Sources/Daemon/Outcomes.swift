@@ -84,6 +84,10 @@ public enum Outcomes {
         job.outcome?.complete = true
         try queue.write(job, state)
         FileOps.removeTree(work)
+        if let inbox = job.inbox, !job.inputs.isEmpty {
+            // The files have left the inbox: other daemons on this inbox need not respect the claim.
+            try? InboxClaims.release(inbox: inbox, manifest: job.manifest, owner: InboxClaims.Owner(store: queue.storeRoot))
+        }
         return job
     }
 

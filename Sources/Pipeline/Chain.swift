@@ -59,7 +59,8 @@ public enum Chain {
         let datasetLock: StoreLock
         do {
             datasetLock = try store.lockDataset(manifest.name, wait: 0)
-        } catch {
+        } catch let error as StoreError where error.kind == .locked {
+            // Only a held lock means another process; a read-only or full store says so itself.
             throw PipelineError("dataset \(manifest.name) is being processed by another fairgen process (\(error))")
         }
         defer { datasetLock.unlock() }

@@ -107,7 +107,7 @@ public final class StageRunner {
             try? run?.stageFinished(stage.name, outputs: [:], status: .failed, wallSeconds: wall)
             try? run?.fail(message)
             emit(.stageFinished(stage: stage.name, status: .failed, wallSeconds: wall))
-            throw PipelineError(message)
+            throw PipelineError(message, underlying: error)
         }
     }
 

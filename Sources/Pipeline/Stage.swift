@@ -164,6 +164,12 @@ public struct StageInterrupted: Error, CustomStringConvertible, Sendable {
 public struct PipelineError: Error, CustomStringConvertible, Sendable {
     public let message: String
     /// The message is rendered with `UntrustedText.terminal`: it may name classes, columns or files.
-    public init(_ message: String) { self.message = UntrustedText.terminal(message) }
+    /// `underlying` is the error this one wraps (a stage body's own failure), so that callers can still
+    /// tell an environment failure such as a full disk from a rejected input.
+    public let underlying: (any Error)?
+    public init(_ message: String, underlying: (any Error)? = nil) {
+        self.message = UntrustedText.terminal(message)
+        self.underlying = underlying
+    }
     public var description: String { message }
 }

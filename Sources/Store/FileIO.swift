@@ -24,18 +24,34 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     }
     public let kind: Kind
     public let message: String
+    /// The `errno` of the failed system call, for `.io` errors made from one.
+    public let code: Int32?
     /// The message is rendered with `UntrustedText.terminal`: it may quote user-given names and paths.
-    public init(_ kind: Kind, _ message: String) {
+    public init(_ kind: Kind, _ message: String, code: Int32? = nil) {
         self.kind = kind
         self.message = UntrustedText.terminal(message)
+        self.code = code
     }
     public var description: String { message }
+
+    /// The file system is full (ENOSPC) or the user's quota is used up (EDQUOT).
+    public var isNoSpace: Bool { code == ENOSPC || code == EDQUOT }
+    /// The file system is mounted read-only (EROFS) or this user may not write there (EACCES, EPERM).
+    public var isNotWritable: Bool { code == EROFS || code == EACCES || code == EPERM }
 }
 
 /// Thin wrappers over POSIX calls: every failure becomes a `StoreError` naming the path and the call.
 enum FileIO {
+    /// The error of a failed call `op` on `path`. A full disk says "no space left" in so many words
+    /// (the CLI keys its exit status on `code`, the operator on the text).
     static func ioError(_ op: String, _ path: String, _ code: Int32 = errno) -> StoreError {
-        StoreError(.io, "\(op) \(path): \(String(cString: strerror(code)))")
+        let reason: String
+        switch code {
+        case ENOSPC: reason = "no space left on device"
+        case EDQUOT: reason = "no space left: disk quota exceeded"
+        default: reason = String(cString: strerror(code))
+        }
+        return StoreError(.io, "\(op) \(path): \(reason)", code: code)
     }
 
     static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0o644) throws -> Int32 {

@@ -37,7 +37,7 @@ public final class StoreLock {
         // file makes it create one.
         var fd: Int32 = -1
         if mode == .shared { fd = Glibc.open(path, O_RDONLY | O_CLOEXEC) }
-        if fd < 0 { fd = try FileIO.open(path, O_RDWR | O_CREAT, 0o644) }
+        if fd < 0 { fd = try openLockFile(path, mode: mode) }
         let op = mode == .exclusive ? LOCK_EX : LOCK_SH
         let deadline = wait.map { Date().addingTimeInterval($0) }
         while flock(fd, op | LOCK_NB) != 0 {
@@ -62,6 +62,22 @@ public final class StoreLock {
             _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress!, $0.count, 0) }
         }
         return lock
+    }
+
+    /// Opens (creating when missing) a lock file for writing its holder's PID. On a read-only or
+    /// unwritable store a shared lock still works through a read-only descriptor (`flock` ignores the
+    /// open mode), so readers such as `store verify` keep working; anything else is refused with an
+    /// error that says so, never with "held by another process".
+    static func openLockFile(_ path: String, mode: Mode) throws -> Int32 {
+        do {
+            return try FileIO.open(path, O_RDWR | O_CREAT, 0o644)
+        } catch let error as StoreError where error.isNotWritable {
+            if mode == .shared, let fd = try? FileIO.open(path, O_RDONLY) { return fd }
+            let store = ((path as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+            throw StoreError(.io, "store is read-only or not writable: cannot open lock file \(path) for writing "
+                             + "(\(String(cString: strerror(error.code ?? EROFS)))); check how \(store) is mounted "
+                             + "and that this user may write there", code: error.code)
+        }
     }
 
     /// Releases the lock (idempotent).

@@ -70,10 +70,13 @@ struct StoreLocation: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The store folder (default: $FAIRGEN_STORE, else ./store).", valueName: "path"))
     var store: String?
 
+    func validate() throws {
+        try FolderDefaults.validate(store, option: "--store")
+    }
+
     /// The store folder to use.
     var url: URL {
-        let env = ProcessInfo.processInfo.environment["FAIRGEN_STORE"].flatMap { $0.isEmpty ? nil : $0 }
-        return URL(fileURLWithPath: store ?? env ?? "store")
+        FolderDefaults.folder(flag: store, variable: FolderDefaults.storeVariable, fallback: "store")
     }
 
     /// Opens the store; readers require it to exist, writers create it.

@@ -38,6 +38,26 @@ struct DaemonProcessTests {
         #expect(first.wait(timeout: 10) == 0)
     }
 
+    @Test func emptyInboxAndStoreVariablesMeanTheDefaultFolders() throws {
+        let dir = DaemonTempDir()
+        defer { dir.cleanup() }
+        // An unrelated manifest-like file in the working directory: a daemon that took the empty
+        // FAIRGEN_INBOX for the working directory would reject it into ./.failed/.
+        _ = FileManager.default.createFile(atPath: dir.sub("notes.yaml"), contents: Data("name: notes\n".utf8))
+        daemonBackdate([dir.sub("notes.yaml")], by: 60)
+        let p = try DaemonFairgenProcess(["watch", "--once", "--settle", "200ms"], in: dir, tag: "empty",
+                                         env: ["FAIRGEN_INBOX": "", "FAIRGEN_STORE": ""])
+        #expect(p.wait(timeout: 60) == 0, "stderr: \(p.stderr)")
+        #expect(FileOps.exists(dir.sub("notes.yaml")))
+        #expect(!FileOps.exists(dir.sub(Outcomes.failedFolder)) && !FileOps.exists(dir.sub("queue")))
+        #expect(FileOps.isDirectory(dir.sub("inbox")) && FileOps.isDirectory(dir.sub("store/queue/pending")))
+
+        // An explicitly empty flag is a usage error, not the working directory either.
+        let flag = try DaemonFairgenProcess(["watch", "--once", "--inbox", ""], in: dir, tag: "flag")
+        #expect(flag.wait(timeout: 60) == 2, "stderr: \(flag.stderr)")
+        #expect(flag.stderr.contains("--inbox is empty"))
+    }
+
     @Test func sigtermStopsTheDaemonWithExitZeroWithinTenSeconds() throws {
         let dir = DaemonTempDir()
         defer { dir.cleanup() }

@@ -13,22 +13,12 @@ private func config(_ dir: DaemonTempDir, once: Bool) -> DaemonConfig {
     return c
 }
 
-/// Runs a daemon on a background thread; `finished` turns true when `run()` returns.
-private final class Background: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _done = false
-    private var _error: (any Error)?
-    var done: Bool { lock.lock(); defer { lock.unlock() }; return _done }
-    var error: (any Error)? { lock.lock(); defer { lock.unlock() }; return _error }
-
-    init(_ daemon: Daemon) {
-        let thread = Thread { [self] in
-            var failure: (any Error)?
-            do { try daemon.run() } catch { failure = error }
-            lock.lock(); _done = true; _error = failure; lock.unlock()
-        }
-        thread.start()
-    }
+/// Queues a drop `name` and claims it (pending → running), as a daemon would just before running it.
+private func enqueueAndClaim(_ queue: JobQueue, inbox: String, name: String) throws -> Job {
+    daemonWriteDrop(inbox: inbox, name: name)
+    let job = try queue.enqueue(kind: .ingest, dataset: name, manifestSource: inbox + "/\(name).yaml",
+                                archiveSource: inbox + "/\(name).tar.gz", inbox: inbox, inputs: [], note: "test")
+    return try #require(try queue.claim(id: job.id))
 }
 
 @Suite("Daemon run loop")
@@ -49,7 +39,8 @@ struct DaemonRunLoopTests {
         let queue = try JobQueue(store: URL(fileURLWithPath: dir.sub("store")))
         #expect(queue.ids(.done).count == 2 && queue.ids(.pending).isEmpty && queue.ids(.running).isEmpty)
         #expect(FileOps.list(queue.root + "/work").isEmpty)
-        #expect(Set(FileOps.list(dir.sub("inbox"))) == [".processed"])
+        #expect(Set(FileOps.list(dir.sub("inbox"))) == [".claims", ".processed"])
+        #expect(FileOps.list(dir.sub("inbox/.claims")) == [".lock"])
     }
 
     @Test func failedJobLandsInFailedWithErrorJSON() throws {
@@ -67,13 +58,13 @@ struct DaemonRunLoopTests {
         let dir = DaemonTempDir()
         defer { dir.cleanup() }
         let daemon = Daemon(config: config(dir, once: false), runner: DaemonFakeRunner(.succeed), logger: daemonQuietLogger())
-        let bg = Background(daemon)
+        let bg = DaemonBackground(daemon)
         #expect(daemonWaitUntil(timeout: 20) { FileOps.exists(DaemonLock.path(store: URL(fileURLWithPath: dir.sub("store")))) })
         // Fresh files (not back-dated), written in place: complete after the settle period.
         let hashes = daemonWriteDrop(inbox: dir.sub("inbox"), name: "live", ageSeconds: nil)
         // The outcome folder is created first, then filled: wait for the last file.
         #expect(daemonWaitUntil(timeout: 20) {
-            daemonOutcomeFolders(dir.sub("inbox"), ".processed").count == 1 && FileOps.list(dir.sub("inbox")).count == 1
+            daemonOutcomeFolders(dir.sub("inbox"), ".processed").count == 1 && FileOps.list(dir.sub("inbox")).count == 2
         })
         let folder = try #require(daemonOutcomeFolders(dir.sub("inbox"), ".processed").first)
         for (name, hash) in hashes {
@@ -93,7 +84,7 @@ struct DaemonRunLoopTests {
         let hashes = daemonWriteDrop(inbox: dir.sub("inbox"), name: "long")
         let slow = DaemonFakeRunner(.loopUntilCancelled)
         let daemon = Daemon(config: config(dir, once: false), runner: slow, logger: daemonQuietLogger())
-        let bg = Background(daemon)
+        let bg = DaemonBackground(daemon)
         #expect(daemonWaitUntil(timeout: 20) { slow.started.count == 1 })
         let begin = Date()
         daemon.requestStop(reason: "SIGTERM")
@@ -115,6 +106,42 @@ struct DaemonRunLoopTests {
         #expect(queue.ids(.done) == [pending.id] && queue.ids(.pending).isEmpty)
         let folder = try #require(daemonOutcomeFolders(dir.sub("inbox"), ".processed").first)
         for (name, hash) in hashes { #expect(daemonFileHash(folder + "/" + name) == hash) }
+    }
+
+    @Test func jobStillStoppingWhenTheGracePeriodEndsIsNotCountedAsACrash() throws {
+        let dir = DaemonTempDir()
+        defer { dir.cleanup() }
+        daemonWriteDrop(inbox: dir.sub("inbox"), name: "slow")
+        let slow = DaemonFakeRunner(.stopSlowly)
+        defer { slow.release() }
+        var c = config(dir, once: false)
+        c.stopGrace = 0.2      // stands in for the 8 s a real checkpoint may exceed
+        let queue = try JobQueue(store: URL(fileURLWithPath: dir.sub("store")))
+        // More slow stops than `maxRecoveries`: each one used to count as a crash, the fourth failed the job.
+        for round in 1...(queue.maxRecoveries + 1) {
+            let daemon = Daemon(config: c, runner: slow, logger: daemonQuietLogger())
+            let bg = DaemonBackground(daemon)
+            #expect(daemonWaitUntil(timeout: 20) { slow.started.count == round }, "round \(round)")
+            daemon.requestStop(reason: "SIGTERM")
+            #expect(daemonWaitUntil(timeout: 10) { bg.done })
+            let left = try #require(queue.jobs(.running).first, "round \(round)")
+            #expect(left.interruptedByShutdown == true && left.recoveries == 0)
+            #expect(left.history.last?.note?.contains("SIGTERM") == true)
+        }
+        #expect(Set(slow.started).count == 1)
+
+        let finish = DaemonFakeRunner(.succeed)
+        try Daemon(config: config(dir, once: true), runner: finish, logger: daemonQuietLogger()).run()
+        #expect(queue.ids(.failed).isEmpty)
+        let done = try #require(queue.jobs(.done).first)
+        #expect(done.recoveries == 0 && done.interruptedByShutdown == nil)
+        #expect(done.attempts == queue.maxRecoveries + 2)
+        #expect(done.history.contains { $0.note?.contains("not counted as a crash") == true })
+
+        // A job left in running/ without the mark (the daemon died) still counts as a crash.
+        let crashed = try enqueueAndClaim(queue, inbox: dir.sub("inbox"), name: "crashed")
+        #expect(crashed.interruptedByShutdown == nil)
+        #expect(try queue.recover().first { $0.id == crashed.id }?.recoveries == 1)
     }
 
     @Test func jobsFlagRunsDatasetsInParallelButNeverOneDatasetTwice() throws {

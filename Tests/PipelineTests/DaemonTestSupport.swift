@@ -90,7 +90,9 @@ func daemonQuietLogger() -> Logger {
 
 /// A runner with scripted behaviour, standing in for the pipeline.
 final class DaemonFakeRunner: JobRunner, @unchecked Sendable {
-    enum Mode { case succeed, fail, loopUntilCancelled, sleep(Double) }
+    /// `stopSlowly`: like `loopUntilCancelled`, but after cancellation it keeps "checkpointing" until
+    /// `release()` (a stop slower than the daemon's grace period).
+    enum Mode { case succeed, fail, loopUntilCancelled, stopSlowly, sleep(Double) }
     private let lock = NSLock()
     private let mode: Mode
     private var _started: [String] = []
@@ -98,6 +100,7 @@ final class DaemonFakeRunner: JobRunner, @unchecked Sendable {
     private var _sawInputs: [[String]] = []
     private var active = 0
     private var _maxActive = 0
+    private var released = false
 
     init(_ mode: Mode) { self.mode = mode }
 
@@ -107,6 +110,10 @@ final class DaemonFakeRunner: JobRunner, @unchecked Sendable {
     var checkpointed: Int { lock.lock(); defer { lock.unlock() }; return _checkpointed }
     /// The largest number of jobs seen running at once.
     var maxActive: Int { lock.lock(); defer { lock.unlock() }; return _maxActive }
+    /// Lets `stopSlowly` jobs return.
+    func release() { lock.lock(); released = true; lock.unlock() }
+    private var isReleased: Bool { lock.lock(); defer { lock.unlock() }; return released }
+
     /// The files each job found in its work folder.
     var sawInputs: [[String]] { lock.lock(); defer { lock.unlock() }; return _sawInputs }
 
@@ -130,6 +137,9 @@ final class DaemonFakeRunner: JobRunner, @unchecked Sendable {
         case .loopUntilCancelled:
             while !context.cancellation.isCancelled { usleep(10_000) }
             lock.lock(); _checkpointed += 1; lock.unlock()
+            return .interrupted
+        case .stopSlowly:
+            while !context.cancellation.isCancelled || !isReleased { usleep(10_000) }
             return .interrupted
         }
     }
@@ -155,7 +165,8 @@ final class DaemonFairgenProcess {
     let stderrPath: String
     let stdoutPath: String
 
-    init(_ arguments: [String], in dir: DaemonTempDir, tag: String) throws {
+    /// `env` is merged over the test's environment, from which FAIRGEN_INBOX and FAIRGEN_STORE are removed.
+    init(_ arguments: [String], in dir: DaemonTempDir, tag: String, env extra: [String: String] = [:]) throws {
         guard let binary = daemonFairgenBinary() else {
             throw DaemonError("fairgen executable not found next to the test bundle; build it with `swift build`")
         }
@@ -169,6 +180,7 @@ final class DaemonFairgenProcess {
         var env = ProcessInfo.processInfo.environment
         env["FAIRGEN_INBOX"] = nil
         env["FAIRGEN_STORE"] = nil
+        env.merge(extra) { _, new in new }
         process.environment = env
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
         process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
@@ -187,4 +199,62 @@ final class DaemonFairgenProcess {
         process.waitUntilExit()
         return nil
     }
+}
+
+/// Runs a daemon on a background thread; `done` turns true when `run()` returns.
+final class DaemonBackground: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _done = false
+    private var _error: (any Error)?
+    var done: Bool { lock.lock(); defer { lock.unlock() }; return _done }
+    var error: (any Error)? { lock.lock(); defer { lock.unlock() }; return _error }
+
+    init(_ daemon: Daemon) {
+        let thread = Thread { [self] in
+            var failure: (any Error)?
+            do { try daemon.run() } catch { failure = error }
+            lock.lock(); _done = true; _error = failure; lock.unlock()
+        }
+        thread.start()
+    }
+}
+
+/// A logger that keeps every message, for tests about what is logged and how often.
+final class DaemonLogCapture: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _lines: [String] = []
+
+    /// Every message so far, oldest first.
+    var lines: [String] { lock.lock(); defer { lock.unlock() }; return _lines }
+
+    /// The messages containing `text`.
+    func lines(containing text: String) -> [String] { lines.filter { $0.contains(text) } }
+
+    fileprivate func append(_ line: String) { lock.lock(); _lines.append(line); lock.unlock() }
+
+    var logger: Logger {
+        Logger(label: "test", factory: { _ in Handler(capture: self) })
+    }
+
+    private struct Handler: LogHandler {
+        let capture: DaemonLogCapture
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) { capture.append(event.message.description) }
+    }
+}
+
+/// A clock the test moves by hand (seconds since 1970), for `DaemonConfig.clock`.
+final class DaemonFakeClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Double
+
+    init(_ start: Double = Date().timeIntervalSince1970) { value = start }
+
+    var now: Double { lock.lock(); defer { lock.unlock() }; return value }
+    func advance(_ seconds: Double) { lock.lock(); value += seconds; lock.unlock() }
 }

@@ -5,14 +5,14 @@ import Pipeline
 
 /// Shared plumbing of `fairgen watch` and `fairgen reprocess`: folder defaults, logging, the runner.
 enum DaemonCLI {
-    /// `--inbox`, else `$FAIRGEN_INBOX`, else `./inbox` (relative to the working directory).
+    /// `--inbox`, else a non-empty `$FAIRGEN_INBOX`, else `./inbox` (relative to the working directory).
     static func inbox(_ flag: String?) -> URL {
-        URL(fileURLWithPath: flag ?? ProcessInfo.processInfo.environment["FAIRGEN_INBOX"] ?? "inbox")
+        FolderDefaults.folder(flag: flag, variable: FolderDefaults.inboxVariable, fallback: "inbox")
     }
 
-    /// `--store`, else `$FAIRGEN_STORE`, else `./store`.
+    /// `--store`, else a non-empty `$FAIRGEN_STORE`, else `./store`.
     static func store(_ flag: String?) -> URL {
-        URL(fileURLWithPath: flag ?? ProcessInfo.processInfo.environment["FAIRGEN_STORE"] ?? "store")
+        FolderDefaults.folder(flag: flag, variable: FolderDefaults.storeVariable, fallback: "store")
     }
 
     /// Log lines go to stderr (journald captures them under systemd), one line per event: the

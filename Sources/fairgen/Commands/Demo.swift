@@ -19,6 +19,11 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "quick | default | paper") var profile: Profile = .default
     @Option(help: "Threads for the math (the same count gives the same checkpoints).") var threads = 2
 
+    func validate() throws {
+        try FolderDefaults.validate(inbox, option: "--inbox")
+        try FolderDefaults.validate(store, option: "--store")
+    }
+
     func run() throws {
         DaemonCLI.bootstrapLogging()
         let inboxURL = DaemonCLI.inbox(inbox), storeURL = DaemonCLI.store(store)

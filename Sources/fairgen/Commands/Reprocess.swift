@@ -21,6 +21,7 @@ struct ReprocessCommand: ParsableCommand {
     @Option(help: "Pipeline profile for --foreground: quick | default | paper") var profile: Profile = .default
 
     func validate() throws {
+        try FolderDefaults.validate(store, option: "--store")
         if (name == nil) == !all { throw ValidationError("give either a dataset NAME or --all") }
     }
 

@@ -47,6 +47,9 @@ enum ChainCLI {
             Console.error("fairgen: \(e.description)")
             throw ExitCode(130)
         } catch let e as PipelineError {
+            // A stage that failed because the disk is full or the store read-only is not a rejected
+            // input: `Exit.report` gives it exit 3 and its true cause.
+            if Exit.environmentFailure(in: e) != nil { throw e }
             throw CLIFailure.rejected("fairgen: \(e.message)")
         }
     }

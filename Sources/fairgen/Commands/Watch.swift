@@ -20,6 +20,8 @@ struct WatchCommand: ParsableCommand {
     @Option(help: "Pipeline profile: quick | default | paper") var profile: Profile = .default
 
     func validate() throws {
+        try FolderDefaults.validate(inbox, option: "--inbox")
+        try FolderDefaults.validate(store, option: "--store")
         guard DaemonConfig.parseSeconds(settle) != nil else {
             throw ValidationError("--settle \(settle): expected a duration such as 2s, 500ms or 2")
         }
