@@ -102,12 +102,11 @@ enum NormTest {
         let x = NormTest.random([4, 8, 8, 8], seed: 16)
         let g = NormTest.random([4, 8, 8, 8], seed: 17)
         func run(_ threads: Int) -> (Tensor, Tensor, Tensor) {
-            let saved = Parallel.threads
-            Parallel.threads = threads
-            defer { Parallel.threads = saved }
-            let bn = layer(8, relu: true)
-            let y = bn.forward(x)
-            return (y, bn.backward(g), bn.weight.grad)
+            ThreadScope.with(threads: threads) {
+                let bn = layer(8, relu: true)
+                let y = bn.forward(x)
+                return (y, bn.backward(g), bn.weight.grad)
+            }
         }
         let a = run(1), b = run(2)
         #expect(a.0 == b.0 && a.1 == b.1 && a.2 == b.2)
