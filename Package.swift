@@ -28,11 +28,13 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
+        // CPUID/XGETBV feature bits and a SIGILL guard, for choosing OpenBLAS's kernels (BLASCore.swift).
+        .target(name: "CCPUID"),
 
         // Rendering of untrusted text for terminals/logs, HTML and JSON; no dependencies, so every
         // module that echoes user data (or writes JSON) can use the one implementation.
         .target(name: "Text"),
-        .target(name: "Tensors", dependencies: ["CBLAS"], swiftSettings: fastMath),
+        .target(name: "Tensors", dependencies: ["CBLAS", "CCPUID"], swiftSettings: fastMath),
         .target(name: "NN", dependencies: ["Tensors", "Text"], swiftSettings: fastMath),
         .target(name: "Models", dependencies: ["NN", "Tensors"], swiftSettings: fastMath),
         .target(name: "Diffusion", dependencies: ["Models", "NN", "Tensors"], swiftSettings: fastMath),
@@ -42,8 +44,9 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
             .product(name: "CSV", package: "CSV.swift"),
         ], swiftSettings: fastMath),
+        // Tensors only for `BLASInfo`, which run.json records.
         .target(name: "Store", dependencies: [
-            "Text",
+            "Tensors", "Text",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Classifier training (real/synthetic mixing, baselines) and prediction; metrics stay in Fairness.
@@ -72,7 +75,7 @@ let package = Package(
         .testTarget(name: "FairnessTests", dependencies: ["Fairness"]),
         .testTarget(name: "ClassifierTests", dependencies: ["Classifier", "Datasets", "Fairness", "Models", "NN", "Tensors"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Tensors"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Daemon", "Store", "Datasets", "Diffusion", "NN", "Tensors", "Text"]),
         .testTarget(name: "CLITests", dependencies: ["fairgen"]),
     ]

@@ -4,7 +4,9 @@ import Glibc
 #endif
 
 /// One benchmark result line; keys match `shared/bench/torch_reference.py` so the two can be
-/// compared as a ratio (plus `engine`, which says which side produced the line).
+/// compared as a ratio (plus `engine`, which says which side produced the line, and `blas`: the OpenBLAS
+/// kernel, how it was chosen, the CPU and OpenBLAS's thread count, so lines from different machines or
+/// kernel choices are never compared blindly).
 public struct BenchResult: Codable, Sendable {
     public var workload: String
     public var params: Int
@@ -16,6 +18,7 @@ public struct BenchResult: Codable, Sendable {
     public var peak_rss_mb: Double
     public var engine: String = "fairgen"
     public var threads: Int
+    public var blas: BLASInfo
 
     public init(workload: String, params: Int, stepSeconds: [Double], batch: Int, gflopPerStep: Double?, threads: Int) {
         let sorted = stepSeconds.sorted()
@@ -30,6 +33,7 @@ public struct BenchResult: Codable, Sendable {
         self.achieved_gflops = gflopPerStep.map { med > 0 ? Bench.round($0 / med, 1) : 0 }
         self.peak_rss_mb = Bench.round(Bench.peakRSSMegabytes(), 1)
         self.threads = threads
+        self.blas = BLASInfo.current()
     }
 }
 

@@ -10,14 +10,20 @@ public struct GradCheckResult: Sendable, CustomStringConvertible {
     public var checked: Int = 0
     /// Where the worst relative error occurred (flat index), for diagnostics.
     public var worstIndex: Int = -1
+    /// Entries whose analytic or numeric gradient was NaN or infinite. `max` skips NaN, so without this
+    /// count an all-NaN gradient would report zero error and pass.
+    public var nonFinite: Int = 0
+    /// The first such entry (flat index), for diagnostics.
+    public var firstNonFiniteIndex: Int = -1
 
-    /// True when every checked entry is within `rel` relative **or** `abs` absolute error.
+    /// True when every checked entry is finite and within `rel` relative **or** `abs` absolute error.
     public func passes(rel: Double = 2e-2, abs absTol: Double = 1e-3) -> Bool {
-        checked > 0 && (maxRelError <= rel || maxAbsError <= absTol)
+        checked > 0 && nonFinite == 0 && (maxRelError <= rel || maxAbsError <= absTol)
     }
 
     public var description: String {
         "gradcheck: \(checked) entries, max abs err \(maxAbsError), max rel err \(maxRelError) at \(worstIndex)"
+            + (nonFinite > 0 ? ", \(nonFinite) not finite (first at \(firstNonFiniteIndex))" : "")
     }
 }
 
@@ -85,11 +91,16 @@ public enum GradCheck {
             perturb(i, 0)
             let numeric = (plus - minus) / (2 * Double(eps))
             let a = Double(analytic(i))
+            result.checked += 1
+            guard a.isFinite && numeric.isFinite else {
+                if result.nonFinite == 0 { result.firstNonFiniteIndex = i }
+                result.nonFinite += 1
+                continue
+            }
             let absErr = Swift.abs(a - numeric)
             let relErr = absErr / Swift.max(Swift.abs(a), Swift.abs(numeric), 1e-3)
             if absErr > result.maxAbsError { result.maxAbsError = absErr }
             if relErr > result.maxRelError { result.maxRelError = relErr; result.worstIndex = i }
-            result.checked += 1
         }
         return result
     }

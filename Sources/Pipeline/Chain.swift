@@ -2,6 +2,7 @@ import Datasets
 import Foundation
 import Logging
 import Store
+import Tensors
 
 /// The whole chain of DESIGN §1 for one drop: ingest → train-ddpm → train-upsampler → fair-sample →
 /// classify (every variant × seed; the α mix happens inside) → evaluate, recorded as one version
@@ -168,7 +169,7 @@ public enum Chain {
            record.status == .running || record.status == .interrupted,
            case .object(let c) = record.config, c["request"] == .string(request) {
             let run = try store.openRun(dataset: manifest.name, version: latest)
-            try run.update { $0.status = .running; $0.finished = nil; $0.error = nil }
+            try run.update { $0.status = .running; $0.finished = nil; $0.error = nil; $0.blas = BLASInfo.current() }
             logger.info("\(manifest.name): resuming \(Store.versionName(latest)) (was \(record.status.rawValue))")
             return run
         }
@@ -181,7 +182,7 @@ public enum Chain {
         var configJSON = try JSONValue.from(config)
         if case .object(var c) = configJSON { c["request"] = .string(request); configJSON = .object(c) }
         let run = try store.createRun(dataset: manifest.name, codeVersion: codeVersion,
-                                      manifest: try JSONValue.from(manifest), config: configJSON)
+                                      manifest: try JSONValue.from(manifest), config: configJSON, blas: BLASInfo.current())
         logger.info("\(manifest.name): new version \(Store.versionName(run.version))")
         return run
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// Lifecycle of a run (`datasets/NAME/vNNNN/`).
 public enum RunStatus: String, Codable, Sendable {
@@ -79,6 +80,9 @@ public struct RunRecord: Codable, Equatable, Sendable {
     public var files: [String: ObjectID]
     /// For failed runs: the one-line reason.
     public var error: String?
+    /// The OpenBLAS kernel, how it was chosen, the CPU and the thread count of the process that made
+    /// (or last resumed) the run: timings in `stages` mean little without them (docs/performance.md).
+    public var blas: BLASInfo?
 
     public init(dataset: String, version: Int, status: RunStatus = .running, created: Date,
                 codeVersion: String = "", manifest: JSONValue = .null, config: JSONValue = .null) {
@@ -94,7 +98,7 @@ public struct RunRecord: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case schema, dataset, version, status, created, finished, manifest, config, stages, files, error
+        case schema, dataset, version, status, created, finished, manifest, config, stages, files, error, blas
         case codeVersion = "code_version"
     }
 
@@ -113,6 +117,7 @@ public struct RunRecord: Codable, Equatable, Sendable {
         stages = try c.decodeIfPresent([String: StageRecord].self, forKey: .stages) ?? [:]
         files = try c.decodeIfPresent([String: ObjectID].self, forKey: .files) ?? [:]
         error = try c.decodeIfPresent(String.self, forKey: .error)
+        blas = try c.decodeIfPresent(BLASInfo.self, forKey: .blas)
     }
 
     /// Pretty, key-sorted JSON (stable diffs, readable with `cat`).

@@ -3,6 +3,7 @@ import Text
 #if canImport(Glibc)
 import Glibc
 #endif
+import Tensors
 
 /// Versioned dataset runs: `datasets/NAME/v0001/run.json` plus links to objects, and
 /// `datasets/NAME/latest` → the newest version. Writers hold the store lock (see `lockStore`).
@@ -102,7 +103,7 @@ extension Store {
     /// Starts a new run of `dataset`: allocates the next version folder (atomically, with mkdir),
     /// writes run.json with status `running` and moves `latest` to it.
     public func createRun(dataset: String, codeVersion: String = "", manifest: JSONValue = .null,
-                          config: JSONValue = .null) throws -> RunHandle {
+                          config: JSONValue = .null, blas: BLASInfo? = nil) throws -> RunHandle {
         try Store.validateDatasetName(dataset)
         try FileIO.makeDirectories(datasetPath(dataset))
         var version = (try versions(of: dataset).last ?? 0) + 1
@@ -111,8 +112,9 @@ extension Store {
             version += 1
         }
         try FileIO.fsyncDirectory(datasetPath(dataset))
-        let record = RunRecord(dataset: dataset, version: version, created: Store.now(), codeVersion: codeVersion,
+        var record = RunRecord(dataset: dataset, version: version, created: Store.now(), codeVersion: codeVersion,
                                manifest: manifest, config: config)
+        record.blas = blas
         let handle = RunHandle(store: self, record: record)
         try handle.write(record)
         try setLatest(dataset: dataset, version: version)

@@ -27,7 +27,7 @@ extension Fairgen {
     /// Entry point (replaces ArgumentParser's default so that exit codes follow DESIGN §8: its usage
     /// errors would exit 64, unexpected errors 1).
     static func main() {
-        BLASEnvironment.ensureShortSpin()
+        BLASEnvironment.prepare()
         let command: ParsableCommand
         do {
             command = try parseAsRoot()

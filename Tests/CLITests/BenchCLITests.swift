@@ -10,7 +10,7 @@ import Testing
         let r = try s.run("bench", "nonsense")
         #expect(r.status == 2)
         #expect(r.stdout.isEmpty)
-        for name in ["W1", "W2", "W3", "W4", "W5", "all", "ddim50", "upsampler", "ingest", "'nonsense'"] {
+        for name in ["W1", "W2", "W3", "W4", "W5", "all", "ddim50", "upsampler", "ingest", "blas", "'nonsense'"] {
             #expect(r.stderr.contains(name), "stderr should name \(name): \(r.stderr)")
         }
     }
@@ -50,6 +50,76 @@ import Testing
         #expect(again.status == 0, "\(again.stderr)")
         let second = try #require(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])
         #expect(second["images"] as? Int == 50)
+    }
+
+    /// `bench blas` at tiny sizes: one line per size for 1 thread and for --threads, each with GFLOP/s and
+    /// the `blas` facts (kernel, selection, CPU, threads) that every bench line carries.
+    @Test func blasPrintsOneLinePerSizeAndThreadCount() throws {
+        let s = try Scratch()
+        defer { s.remove() }
+        let r = try s.run("bench", "blas", "--sizes", "16,33", "--threads", "2", "--steps", "2", "--warmup", "0")
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n")
+        try #require(lines.count == 4, "stdout: \(r.stdout)")
+        var seen: [String] = []
+        for line in lines {
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(json["workload"] as? String == "blas")
+            #expect((json["gflops"] as? Double ?? 0) > 0, "\(line)")
+            let n = try #require(json["n"] as? Int), threads = try #require(json["threads"] as? Int)
+            #expect(json["m"] as? Int == n && json["k"] as? Int == n)
+            seen.append("\(n)x\(threads)")
+            let blas = try #require(json["blas"] as? [String: Any], "\(line)")
+            #expect((blas["kernel"] as? String)?.isEmpty == false)
+            #expect((blas["cpu"] as? String)?.isEmpty == false)
+            #expect(blas["selection"] is String)
+            #expect(blas["threads"] as? Int == threads)
+        }
+        #expect(seen == ["16x1", "33x1", "16x2", "33x2"])
+    }
+
+    @Test func blasSizesAreChecked() throws {
+        let s = try Scratch()
+        defer { s.remove() }
+        for bad in ["0", "16,x", "", "99999"] {
+            let r = try s.run("bench", "blas", "--sizes", bad)
+            #expect(r.status == 2, "--sizes \(bad)")
+            #expect(r.stderr.contains("--sizes"))
+        }
+        let other = try s.run("bench", "W3", "--sizes", "16")
+        #expect(other.status == 2 && other.stderr.contains("--sizes"))
+    }
+
+    /// FAIRGEN_BLAS_CORETYPE: a core the CPU cannot run is refused with a warning (OpenBLAS itself would
+    /// accept SkylakeX on a CPU without AVX-512 and die of SIGILL); an unknown name is refused too.
+    @Test func blasOverrideThatCannotRunIsRefused() throws {
+        let s = try Scratch()
+        defer { s.remove() }
+        let cpuHasAVX512 = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8).contains(" avx512bw ")
+        if !cpuHasAVX512 {
+            let r = try s.run("bench", "blas", "--sizes", "8", "--threads", "1", "--steps", "1",
+                              env: ["FAIRGEN_BLAS_CORETYPE": "SkylakeX"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stderr.contains("FAIRGEN_BLAS_CORETYPE=SkylakeX needs instructions"), "\(r.stderr)")
+            #expect(!r.stdout.contains("\"SkylakeX\""))
+        }
+        let unknown = try s.run("bench", "blas", "--sizes", "8", "--threads", "1", "--steps", "1",
+                                env: ["FAIRGEN_BLAS_CORETYPE": "NoSuchCore"])
+        #expect(unknown.status == 0, "\(unknown.stderr)")
+        #expect(unknown.stderr.contains("unknown OpenBLAS core \"NoSuchCore\""), "\(unknown.stderr)")
+    }
+
+    /// An explicit OPENBLAS_CORETYPE is respected and recorded as the selection.
+    @Test func explicitOpenBLASCoretypeIsRecorded() throws {
+        let s = try Scratch()
+        defer { s.remove() }
+        let r = try s.run("bench", "blas", "--sizes", "8", "--threads", "1", "--steps", "1",
+                          env: ["OPENBLAS_CORETYPE": "Prescott"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let blas = try #require(json["blas"] as? [String: Any])
+        #expect(blas["kernel"] as? String == "Prescott")
+        #expect(blas["selection"] as? String == "OPENBLAS_CORETYPE")
     }
 
     @Test func ingestOfAMissingArchiveIsRejected() throws {

@@ -18,7 +18,7 @@ import Tensors
         model.calls = []
         let y = Img2Img.translate(model: model, sampler: sampler, images: x, strength: 1e-4, cond: target, seed: 3)
         #expect(model.calls == [4])   // t₀ = 0: a single denoising step
-        let worst = zip(x.data, y.data).map { abs($0 - $1) }.max()!
+        let worst = worstError(zip(x.data, y.data).map { abs($0 - $1) })
         #expect(worst < 0.02, "worst \(worst)")
     }
 

@@ -44,11 +44,10 @@ import Tensors
         for (key, ours) in pairs {
             let ref = try #require(f.tensors["\(c.0).\(key)"])
             #expect(ref.count == ours.count)
-            var worst = 0.0
-            for i in 0..<ours.count {
+            let worst = worstError(ours.indices.map { i in
                 let r = Double(ref.data[i])
-                worst = max(worst, abs(ours[i] - r) / max(abs(r), 1e-30))
-            }
+                return abs(ours[i] - r) / max(abs(r), 1e-30)
+            })
             #expect(worst < 1e-6, "\(c.0).\(key): worst relative error \(worst)")   // fixture stored as F64, read as F32
         }
     }

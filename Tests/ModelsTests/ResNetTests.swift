@@ -11,16 +11,8 @@ private func fixture(_ name: String) throws -> SafeTensorsFile {
     return try SafeTensors.read(path: url.appendingPathComponent("Fixtures/torch/\(name)").path)
 }
 
-/// Largest |a − b| / (atol + rtol·|b|): ≤ 1 means within 1e-4 relative or 1e-5 absolute everywhere.
-private func worst(_ a: Tensor, _ b: Tensor?, rtol: Float = 1e-4, atol: Float = 1e-5) -> Float {
-    guard let b, a.count == b.count else { return .infinity }
-    var w: Float = 0
-    for i in 0..<a.count {
-        let e = abs(a.data[i] - b.data[i]) / (atol + rtol * abs(b.data[i]))
-        if !(e <= w) { w = e }
-    }
-    return w
-}
+/// ModelFixture.worst (≤ 1: within 1e-4 relative or 1e-5 absolute; infinity on NaN or a shape mismatch).
+private func worst(_ a: Tensor, _ b: Tensor?) -> Float { ModelFixture.worst(a, b) }
 
 @Suite struct ResNetTests {
     @Test func parameterCountAndNamesMatchPyTorch() {

@@ -13,10 +13,15 @@ enum ModelFixture {
     }
 
     /// Largest |a − b| / (1e-5 + 1e-4·|b|): ≤ 1 means within 1e-4 relative or 1e-5 absolute everywhere.
+    /// Infinity for a missing or differently shaped `b` and for any NaN or infinite element (`max`
+    /// would skip a NaN and let an all-NaN output pass).
     static func worst(_ a: Tensor, _ b: Tensor?) -> Float {
         guard let b, a.shape == b.shape else { return .infinity }
         var w: Float = 0
-        for i in 0..<a.count { w = max(w, abs(a.data[i] - b.data[i]) / (1e-5 + 1e-4 * abs(b.data[i]))) }
+        for i in 0..<a.count {
+            guard a.data[i].isFinite && b.data[i].isFinite else { return .infinity }
+            w = max(w, abs(a.data[i] - b.data[i]) / (1e-5 + 1e-4 * abs(b.data[i])))
+        }
         return w
     }
 

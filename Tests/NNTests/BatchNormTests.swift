@@ -99,15 +99,16 @@ enum NormTest {
     }
 
     @Test func deterministicAcrossThreadCounts() {
-        let x = NormTest.random([4, 8, 8, 8], seed: 16)
-        let g = NormTest.random([4, 8, 8, 8], seed: 17)
+        // 40 960 elements: above Parallel's default minWork (32 768), so 2 threads really split the channels
+        // (at the former 4×8×8×8 both runs took the serial path and the test could not fail).
+        let x = NormTest.random([4, 8, 32, 40], seed: 16)
+        let g = NormTest.random([4, 8, 32, 40], seed: 17)
         func run(_ threads: Int) -> (Tensor, Tensor, Tensor) {
-            let saved = Parallel.threads
-            Parallel.threads = threads
-            defer { Parallel.threads = saved }
-            let bn = layer(8, relu: true)
-            let y = bn.forward(x)
-            return (y, bn.backward(g), bn.weight.grad)
+            ThreadScope.with(threads: threads) {
+                let bn = layer(8, relu: true)
+                let y = bn.forward(x)
+                return (y, bn.backward(g), bn.weight.grad)
+            }
         }
         let a = run(1), b = run(2)
         #expect(a.0 == b.0 && a.1 == b.1 && a.2 == b.2)

@@ -28,12 +28,10 @@ import Tensors
         var r1 = RNG(seed: 11), r2 = RNG(seed: 11)
         let a = Dropout(p: 0.5, rng: &r1), b = Dropout(p: 0.5, rng: &r2)
         let x = GradCheck.direction([3, 50_000], seed: 9)
-        let saved = Parallel.threads
-        Parallel.threads = 1
-        let ya = a.forward(x)
-        Parallel.threads = 2
-        let yb = b.forward(x)
-        Parallel.threads = saved
+        // ThreadScope: other tests change the global thread count too; without the lock they could
+        // turn this into a 2-vs-2 comparison.
+        let ya = ThreadScope.with(threads: 1) { a.forward(x) }
+        let yb = ThreadScope.with(threads: 2) { b.forward(x) }
         #expect(ya == yb)
         #expect(r1 == r2)
         a.training = false

@@ -11,11 +11,15 @@ enum LayerTest {
         return t
     }
 
-    /// Largest |a − b| / (atol + rtol·|b|) — ≤ 1 means every element is within tolerance.
+    /// Largest |a − b| / (atol + rtol·|b|) — ≤ 1 means every element is within tolerance; infinity when
+    /// any element of either side is NaN or infinite (`max` would skip a NaN and let it pass).
     static func worst(_ a: Tensor, _ b: Tensor, rtol: Float = 1e-4, atol: Float = 1e-5) -> Float {
         precondition(a.shape == b.shape, "compare \(a.shape) vs \(b.shape)")
         var w: Float = 0
-        for i in 0..<a.count { w = max(w, abs(a.data[i] - b.data[i]) / (atol + rtol * abs(b.data[i]))) }
+        for i in 0..<a.count {
+            guard a.data[i].isFinite && b.data[i].isFinite else { return .infinity }
+            w = max(w, abs(a.data[i] - b.data[i]) / (atol + rtol * abs(b.data[i])))
+        }
         return w
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Store
+import Tensors
 
 @Suite struct CanonicalJSONTests {
     static let config: JSONValue = .object([
@@ -98,7 +99,9 @@ import Testing
         let t = try TempStore()
         defer { t.remove() }
         let manifest = try JSONValue.parse(bytes(#"{"name":"derm-demo","pipeline":{"base_resolution":32}}"#))
-        let run = try t.store.createRun(dataset: "derm-demo", codeVersion: "abc123", manifest: manifest, config: .object(["seed": .number(7)]))
+        let blas = BLASInfo(kernel: "SkylakeX", selection: "auto (OpenBLAS chose Prescott)", cpu: "Test CPU", threads: 2)
+        let run = try t.store.createRun(dataset: "derm-demo", codeVersion: "abc123", manifest: manifest,
+                                        config: .object(["seed": .number(7)]), blas: blas)
         let out = try t.store.objects.put(bytes("checkpoint"))
         let key = try StageKey.compute(stage: "train-ddpm", codeVersion: "1", config: .null, inputs: ["in"])
         try run.stageStarted("train-ddpm", key: key, inputs: ["in"])
@@ -111,9 +114,11 @@ import Testing
         #expect(fromDisk.stages["train-ddpm"]?.peakRSSMB ?? 0 > 0)
         #expect(fromDisk.files == ["checkpoints/ddpm.safetensors": out])
         #expect(fromDisk.status == .running)
+        #expect(fromDisk.blas == blas)
         // The file on disk uses the documented snake_case keys.
         let text = String(decoding: try FileIO.readFile(t.path + "/datasets/derm-demo/v0001/run.json"), as: UTF8.self)
-        for field in ["\"code_version\"", "\"wall_seconds\"", "\"peak_rss_mb\"", "\"status\" : \"running\""] {
+        for field in ["\"code_version\"", "\"wall_seconds\"", "\"peak_rss_mb\"", "\"status\" : \"running\"",
+                      "\"blas\"", "\"kernel\" : \"SkylakeX\"", "\"cpu\" : \"Test CPU\"", "\"threads\" : 2"] {
             #expect(text.contains(field), "run.json lacks \(field)")
         }
 
@@ -128,6 +133,7 @@ import Testing
         let record = try RunRecord.decode(bytes(#"{"dataset":"old","version":2,"stages":{"ingest":{"key":"k"}}}"#))
         #expect(record.dataset == "old" && record.version == 2 && record.status == .running)
         #expect(record.stages["ingest"]?.status == .pending)
+        #expect(record.blas == nil)
     }
 
     @Test func linksAreHardOrSymbolicAndValidated() throws {

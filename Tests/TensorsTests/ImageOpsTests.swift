@@ -7,13 +7,17 @@ private let fixturePath = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("Fixtures/torch/imageops.safetensors").path
 
-private func maxRelativeError(_ a: Tensor, _ b: Tensor) -> (worst: Float, ok: Bool) {
+/// Worst |a − b| and whether every element is within 1e-5 absolute or 1e-4 relative. A NaN or
+/// infinite element on either side fails (worst = infinity): the comparisons below are written so that
+/// NaN makes them false, never true.
+func maxRelativeError(_ a: Tensor, _ b: Tensor) -> (worst: Float, ok: Bool) {
     precondition(a.shape == b.shape, "shape \(a.shape) vs \(b.shape)")
     var worst: Float = 0, ok = true
     for i in 0..<a.count {
+        guard a.data[i].isFinite && b.data[i].isFinite else { return (.infinity, false) }
         let d = abs(a.data[i] - b.data[i])
         worst = max(worst, d)
-        if d > 1e-5 && d > 1e-4 * abs(b.data[i]) { ok = false }
+        if !(d <= 1e-5 || d <= 1e-4 * abs(b.data[i])) { ok = false }
     }
     return (worst, ok)
 }

@@ -7,10 +7,11 @@ import Foundation
 ///    compared as ratios); `all` is exactly W1…W5, as in the Python script.
 ///  - ddim50, upsampler: Diffusion-module workloads (DDIM-50 sampling; one cascaded-upsampler train step).
 ///  - ingest: archive read + PNG decode throughput (see BenchIngest.swift).
+///  - blas: OpenBLAS sgemm GFLOP/s at a few sizes with 1 thread and with --threads (the machine's ceiling).
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time the engine workloads W1–W5, ddim50, upsampler or ingest (one JSON line each).",
+        abstract: "Time the engine workloads W1–W5, ddim50, upsampler, ingest or blas (one JSON line each).",
         discussion: """
             W1–W5 match shared/bench/torch_reference.py (same keys and networks); `all` runs W1–W5, each in a \
             fresh child process so each line's peak RSS is its own.
@@ -24,9 +25,12 @@ struct BenchCommand: ParsableCommand {
             `python3 bench/ingest_python.py ARCHIVE` on the same archive, e.g. \
             `fairgen bench ingest --write-archive /tmp/fairgen-ingest-bench.tar.gz` then \
             `python3 bench/ingest_python.py /tmp/fairgen-ingest-bench.tar.gz`.
+            blas: square sgemm (C = A·B) at each of --sizes (default 256,512,1024), with 1 thread and with \
+            --threads; one line per size and thread count with `gflops` (defaults --steps 5 --warmup 1).
+            Every line carries `blas`: the OpenBLAS kernel, how it was chosen, the CPU and the thread count.
             """)
 
-    @Argument(help: "W1 | W2 | W3 | W4 | W5 | all | ddim50 | upsampler | ingest") var workload: String
+    @Argument(help: "W1 | W2 | W3 | W4 | W5 | all | ddim50 | upsampler | ingest | blas") var workload: String
     @Option(help: "Threads for OpenBLAS and element-wise kernels (ingest: decode workers).") var threads = 2
     @Option(help: "Timed steps, the median is reported (default 8; ddim50 1; upsampler 3; not used by ingest).")
     var steps: Int?
@@ -38,11 +42,13 @@ struct BenchCommand: ParsableCommand {
     var images: Int?
     @Option(help: "ingest: keep the generated archive at this path (for bench/ingest_python.py); not with --archive.")
     var writeArchive: String?
+    @Option(help: ArgumentHelp("blas: comma-separated square matrix sizes (default 256,512,1024).", valueName: "n,n,…"))
+    var sizes: String?
 
     /// The workloads of torch_reference.py, which `all` runs.
     static let workloads = ["W1", "W2", "W3", "W4", "W5"]
     /// Every name the command accepts, in help order.
-    static let allNames = workloads + ["all"] + DiffusionWorkloads.names + ["ingest"]
+    static let allNames = workloads + ["all"] + DiffusionWorkloads.names + ["ingest", "blas"]
 
     func validate() throws {
         guard Self.allNames.contains(workload) else {
@@ -58,11 +64,24 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--images and --write-archive describe a generated archive; not with --archive")
         }
         if let images, images <= 0 { throw ValidationError("--images must be positive, got \(images)") }
+        if sizes != nil && workload != "blas" { throw ValidationError("--sizes applies only to the blas workload") }
+        _ = try sgemmSizes()
+    }
+
+    /// --sizes parsed (blas), or the defaults.
+    func sgemmSizes() throws -> [Int] {
+        guard let sizes else { return SGEMMWorkload.defaultSizes }
+        let parsed = sizes.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil && (1...8192).contains($0!) }) else {
+            throw ValidationError("--sizes: expected comma-separated integers from 1 to 8192, e.g. 256,512,1024")
+        }
+        return parsed.map { $0! }
     }
 
     /// (steps, warmup) for workload `w`: the command line's, else the workload's defaults.
     func stepCounts(_ w: String) -> (steps: Int, warmup: Int) {
-        let defaults = DiffusionWorkloads.names.contains(w) ? DiffusionWorkloads.defaultSteps(w) : (steps: 8, warmup: 1)
+        let defaults = DiffusionWorkloads.names.contains(w) ? DiffusionWorkloads.defaultSteps(w)
+            : w == "blas" ? (steps: 5, warmup: 1) : (steps: 8, warmup: 1)
         return (steps ?? defaults.steps, warmup ?? defaults.warmup)
     }
 
@@ -74,8 +93,19 @@ struct BenchCommand: ParsableCommand {
             return
         }
         if workload == "ingest" { return try runIngest() }
+        if workload == "blas" { return try runSGEMM() }
         guard let result = try runOne(workload) else { throw ExitCode(1) }
         try printLine(result)
+    }
+
+    /// `fairgen bench blas`: one line per size, first with 1 thread, then with --threads.
+    private func runSGEMM() throws {
+        let (n, warm) = stepCounts("blas")
+        for t in threads == 1 ? [1] : [1, threads] {
+            for size in try sgemmSizes() {
+                try printLine(SGEMMWorkload.run(size: size, threads: t, steps: n, warmup: warm))
+            }
+        }
     }
 
     /// `--threads` plus `--steps`/`--warmup` when given, for child processes.

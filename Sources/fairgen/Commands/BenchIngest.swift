@@ -11,6 +11,7 @@ struct IngestBenchLine: Encodable {
     var peak_rss_mb: Double
     var engine = "fairgen"
     var threads: Int
+    var blas = BLASInfo.current()
 }
 
 extension BenchCommand {
