@@ -79,7 +79,8 @@ public enum UNetWorkloads {
         let times: [Double]
         if w == "W3" {
             let t = [Float](repeating: 500, count: bs)
-            times = Bench.time(steps: steps, warmup: warmup) { _ = model.forward(x0, t: t, cond: cond) }
+            // Inference forward, as torch_reference.py's W3 runs under no_grad.
+            times = Bench.time(steps: steps, warmup: warmup) { _ = model.forward(x0, t: t, cond: cond, inference: true) }
         } else {
             times = Bench.time(steps: steps, warmup: warmup) {
                 ddpmStep(model: model, optimizer: optimizer, x0: x0, cond: cond, alphaBar: abar, rng: &rng)

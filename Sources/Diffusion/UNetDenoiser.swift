@@ -5,8 +5,8 @@ import Tensors
 /// Makes the engine's conditional `UNet` a `TrainableDenoiser` (timesteps passed as Float, as the UNet's
 /// sinusoidal embedding takes them).
 ///
-/// `predict` runs the same forward as training: it overwrites the UNet's backward caches, which is harmless
-/// because the trainer never samples between a `forward` and its `backward`.
+/// `predict` runs the UNet's inference forward: the same arithmetic as training (the same bytes), but no
+/// activations are kept for a backward and the caches of a pending training `forward` are left alone.
 public final class UNetDenoiser: TrainableDenoiser {
     public let unet: UNet
 
@@ -26,7 +26,9 @@ public final class UNetDenoiser: TrainableDenoiser {
         unet.forward(x, t: t.map { Float($0) }, cond: cond)
     }
 
-    public func predict(_ x: Tensor, t: [Int], cond: Tensor) -> Tensor { forward(x, t: t, cond: cond) }
+    public func predict(_ x: Tensor, t: [Int], cond: Tensor) -> Tensor {
+        unet.forward(x, t: t.map { Float($0) }, cond: cond, inference: true)
+    }
 
     public func backward(_ dy: Tensor) { unet.backward(dy) }
 }

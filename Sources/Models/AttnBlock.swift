@@ -17,8 +17,14 @@ public final class AttnBlock {
         attention = SpatialSelfAttention(heads: heads)
     }
 
-    public func forward(_ x: Tensor) -> Tensor {
-        var out = proj.forward(attention.forward(qkv.forward(n.forward(x))))
+    /// Bytes held for a later `backward` by the block's layers (0 after an inference forward).
+    public var cachedBytes: Int { n.cachedBytes + qkv.cachedBytes + attention.cachedBytes + proj.cachedBytes }
+
+    /// With `inference` nothing is kept for a backward (earlier training caches stay as they were).
+    public func forward(_ x: Tensor, inference: Bool = false) -> Tensor {
+        let normed = n.forward(x, inference: inference)
+        let attended = attention.forward(qkv.forward(normed, inference: inference), inference: inference)
+        var out = proj.forward(attended, inference: inference)
         Elementwise.addInPlace(&out, x)
         return out
     }

@@ -26,10 +26,17 @@ public final class ResBlock {
         skip = ci != co ? Conv2d(name: name + ".skip", inChannels: ci, outChannels: co, kernel: 1, rng: &rng) : nil
     }
 
-    public func forward(_ x: Tensor, embSilu: Tensor) -> Tensor {
-        a1 = n1.forward(x)
-        var h = c1.forward(silu(a1))
-        let proj = t.forward(embSilu)
+    /// Bytes held for a later `backward` by this block and its layers (0 after an inference forward).
+    public var cachedBytes: Int {
+        (a1.count + a2.count) * MemoryLayout<Float>.size + n1.cachedBytes + c1.cachedBytes + t.cachedBytes
+            + n2.cachedBytes + c2.cachedBytes + (skip?.cachedBytes ?? 0)
+    }
+
+    /// With `inference` nothing is kept for a backward (earlier training caches stay as they were).
+    public func forward(_ x: Tensor, embSilu: Tensor, inference: Bool = false) -> Tensor {
+        let a1 = n1.forward(x, inference: inference)
+        var h = c1.forward(silu(a1), inference: inference)
+        let proj = t.forward(embSilu, inference: inference)
         let n = h.shape[0], co = h.shape[1], hw = h.shape[2] * h.shape[3]
         h.withUnsafeMutableBufferPointer { hb in
             let hp = hb.baseAddress!
@@ -38,9 +45,10 @@ public final class ResBlock {
                 for i in 0..<hw { row[i] += v }
             }
         }
-        a2 = n2.forward(h)
-        var out = c2.forward(silu(a2))
-        Elementwise.addInPlace(&out, skip?.forward(x) ?? x)
+        let a2 = n2.forward(h, inference: inference)
+        if !inference { self.a1 = a1; self.a2 = a2 }
+        var out = c2.forward(silu(a2), inference: inference)
+        Elementwise.addInPlace(&out, skip?.forward(x, inference: inference) ?? x)
         return out
     }
 

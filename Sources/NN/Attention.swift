@@ -9,18 +9,22 @@ import Glibc
 /// Shapes: qkv `[B, 3C, H, W]` read as `[B, 3, heads, d, P]` (d = C/heads, P = H·W), exactly PyTorch's
 /// `reshape(B, 3, h, d, H*W).unbind(1)`; output o `[B, C, H, W]` read as `[B, heads, d, P]`.
 /// For each (b, head): S = qᵀk/√d `[P, P]`, A = softmax over the last axis, o = v·Aᵀ `[d, P]`.
-/// Forward caches qkv (shared storage) and the attention matrices A `[B·heads, P, P]`.
-/// All products go through `BLAS.gemm`; softmax rows run in parallel (each row written by one item).
+/// Forward caches qkv (shared storage) and the attention matrices A `[B·heads, P, P]` (not with `inference`).
+/// The batch is split into `Shards` that run concurrently; each shard loops over its (sample, head) items,
+/// doing both products and the softmax of one item back to back on one thread (single-threaded sgemm),
+/// instead of one multi-threaded call per tiny product. Backward needs one P×P scratch per shard.
 public final class SpatialSelfAttention {
     public let heads: Int
     private var qkv = Tensor(zeros: [0])
     private var probs: [Float] = []    // A, [B·heads, P, P]
-    private var scratch: [Float] = []  // dA / dS in backward, same size as A
 
     public init(heads: Int) {
         precondition(heads > 0, "SpatialSelfAttention: heads must be positive")
         self.heads = heads
     }
+
+    /// Bytes this layer holds for a later `backward` (qkv and A; 0 after an inference forward).
+    public var cachedBytes: Int { (qkv.count + probs.count) * MemoryLayout<Float>.size }
 
     private func geometry(_ x: Tensor) -> (b: Int, c: Int, d: Int, p: Int) {
         precondition(x.rank == 4 && x.shape[1] % (3 * heads) == 0,
@@ -29,26 +33,34 @@ public final class SpatialSelfAttention {
         return (x.shape[0], c, c / heads, x.shape[2] * x.shape[3])
     }
 
-    public func forward(_ qkv: Tensor) -> Tensor {
+    /// o = attention(qkv). With `inference`, nothing is kept for a backward: each (sample, head)'s A lives
+    /// in a per-shard workspace buffer only while its two products run.
+    public func forward(_ qkv: Tensor, inference: Bool = false) -> Tensor {
         let g = geometry(qkv)
-        self.qkv = qkv
-        let items = g.b * heads, pp = g.p * g.p
-        if probs.count != items * pp { probs = [Float](repeating: 0, count: items * pp) }
+        let pp = g.p * g.p
+        if !inference {
+            self.qkv = qkv
+            if probs.count != g.b * heads * pp { probs = [Float](repeating: 0, count: g.b * heads * pp) }
+        }
         var out = Tensor(zeros: [g.b, g.c, qkv.shape[2], qkv.shape[3]])
         let scale = 1 / Float(g.d).squareRoot()
+        let ws = Workspace.current
         qkv.withUnsafeBufferPointer { qb in
         out.withUnsafeMutableBufferPointer { ob in
         probs.withUnsafeMutableBufferPointer { ab in
-            let base = qb.baseAddress!, op = ob.baseAddress!, ap = ab.baseAddress!
-            for it in 0..<items {
-                let (q, k, _) = pointers(base, item: it, g)
-                BLAS.gemm(transA: true, m: g.p, n: g.p, k: g.d, alpha: scale, a: q, b: k, c: ap + it * pp)
-            }
-            SpatialSelfAttention.softmaxRows(ap, rows: items * g.p, width: g.p)
-            for it in 0..<items {
-                let (_, _, v) = pointers(base, item: it, g)
-                let o = op + ((it / heads) * g.c + (it % heads) * g.d) * g.p
-                BLAS.gemm(transB: true, m: g.d, n: g.p, k: g.p, a: v, b: ap + it * pp, c: o)
+            let base = qb.baseAddress!, op = ob.baseAddress!, cache = ab.baseAddress
+            // Shards of samples; within a shard one loop over its (sample, head) items, each with its
+            // two products on this thread.
+            Shards.run(batch: g.b, work: 4 * g.b * g.c * pp) { shard, samples in
+                let scratch = inference ? ws.buffer(.scores, shard: shard, count: pp) : nil
+                for it in (samples.lowerBound * heads)..<(samples.upperBound * heads) {
+                    let (q, k, v) = pointers(base, item: it, g)
+                    let a = scratch ?? cache! + it * pp
+                    BLAS.gemm(transA: true, m: g.p, n: g.p, k: g.d, alpha: scale, a: q, b: k, c: a)
+                    SpatialSelfAttention.softmaxRows(a, rows: g.p, width: g.p)
+                    let o = op + ((it / heads) * g.c + (it % heads) * g.d) * g.p
+                    BLAS.gemm(transB: true, m: g.d, n: g.p, k: g.p, a: v, b: a, c: o)
+                }
             }
         }}}
         return out
@@ -58,44 +70,42 @@ public final class SpatialSelfAttention {
     public func backward(_ dOut: Tensor) -> Tensor {
         let g = geometry(qkv)
         precondition(dOut.shape == [g.b, g.c, qkv.shape[2], qkv.shape[3]], "SpatialSelfAttention.backward: \(dOut.shape)")
-        let items = g.b * heads, pp = g.p * g.p
-        if scratch.count != items * pp { scratch = [Float](repeating: 0, count: items * pp) }
+        let pp = g.p * g.p
         var dqkv = Tensor(zeros: qkv.shape)
         let scale = 1 / Float(g.d).squareRoot()
+        let ws = Workspace.current
         qkv.withUnsafeBufferPointer { qb in
         dOut.withUnsafeBufferPointer { db in
         dqkv.withUnsafeMutableBufferPointer { gb in
         probs.withUnsafeBufferPointer { ab in
-        scratch.withUnsafeMutableBufferPointer { sb in
-            let base = qb.baseAddress!, dbase = gb.baseAddress!, ap = ab.baseAddress!, sp = sb.baseAddress!
-            for it in 0..<items {
-                let (_, _, v) = pointers(base, item: it, g)
-                let (_, _, dv) = pointers(UnsafePointer(dbase), item: it, g)
-                let dO = db.baseAddress! + ((it / heads) * g.c + (it % heads) * g.d) * g.p
-                // dA[i, j] = Σ_d dO[d, i]·v[d, j];  dv[d, j] = Σ_i dO[d, i]·A[i, j]
-                BLAS.gemm(transA: true, m: g.p, n: g.p, k: g.d, a: dO, b: v, c: sp + it * pp)
-                BLAS.gemm(m: g.d, n: g.p, k: g.p, a: dO, b: ap + it * pp, c: UnsafeMutablePointer(mutating: dv))
-            }
-            // dS = A ⊙ (dA − Σ_j dA·A), row by row.
-            let width = g.p
-            Parallel.chunks(items * g.p, minWork: 64) { rows in
-                for row in rows {
-                    let a = ap + row &* width, s = sp + row &* width
-                    var dot: Float = 0
-                    for j in 0..<width { dot += a[j] * s[j] }
-                    for j in 0..<width { s[j] = a[j] * (s[j] - dot) }
+            let base = qb.baseAddress!, dbase = gb.baseAddress!, ap = ab.baseAddress!
+            Shards.run(batch: g.b, work: 8 * g.b * g.c * pp) { shard, samples in
+                // dA / dS of one (sample, head) at a time.
+                let sp = ws.buffer(.scoresGrad, shard: shard, count: pp)
+                for it in (samples.lowerBound * heads)..<(samples.upperBound * heads) {
+                    let (q, k, v) = pointers(base, item: it, g)
+                    let (dq, dk, dv) = pointers(UnsafePointer(dbase), item: it, g)
+                    let a = ap + it * pp
+                    let dO = db.baseAddress! + ((it / heads) * g.c + (it % heads) * g.d) * g.p
+                    // dA[i, j] = Σ_d dO[d, i]·v[d, j];  dv[d, j] = Σ_i dO[d, i]·A[i, j]
+                    BLAS.gemm(transA: true, m: g.p, n: g.p, k: g.d, a: dO, b: v, c: sp)
+                    BLAS.gemm(m: g.d, n: g.p, k: g.p, a: dO, b: a, c: UnsafeMutablePointer(mutating: dv))
+                    // dS = A ⊙ (dA − Σ_j dA·A), row by row.
+                    let width = g.p
+                    for row in 0..<g.p {
+                        let a = a + row &* width, s = sp + row &* width
+                        var dot: Float = 0
+                        for j in 0..<width { dot += a[j] * s[j] }
+                        for j in 0..<width { s[j] = a[j] * (s[j] - dot) }
+                    }
+                    // dq[d, i] = scale·Σ_j k[d, j]·dS[i, j];  dk[d, j] = scale·Σ_i q[d, i]·dS[i, j]
+                    BLAS.gemm(transB: true, m: g.d, n: g.p, k: g.p, alpha: scale, a: k, b: sp,
+                              c: UnsafeMutablePointer(mutating: dq))
+                    BLAS.gemm(m: g.d, n: g.p, k: g.p, alpha: scale, a: q, b: sp,
+                              c: UnsafeMutablePointer(mutating: dk))
                 }
             }
-            for it in 0..<items {
-                let (q, k, _) = pointers(base, item: it, g)
-                let (dq, dk, _) = pointers(UnsafePointer(dbase), item: it, g)
-                // dq[d, i] = scale·Σ_j k[d, j]·dS[i, j];  dk[d, j] = scale·Σ_i q[d, i]·dS[i, j]
-                BLAS.gemm(transB: true, m: g.d, n: g.p, k: g.p, alpha: scale, a: k, b: sp + it * pp,
-                          c: UnsafeMutablePointer(mutating: dq))
-                BLAS.gemm(m: g.d, n: g.p, k: g.p, alpha: scale, a: q, b: sp + it * pp,
-                          c: UnsafeMutablePointer(mutating: dk))
-            }
-        }}}}}
+        }}}}
         return dqkv
     }
 

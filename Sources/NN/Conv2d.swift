@@ -4,11 +4,14 @@ import Tensors
 ///
 /// Shapes: x `[N, Cin, H, W]` → y `[N, Cout, Ho, Wo]`, Ho = (H + 2p − k)/s + 1.
 /// weight `[Cout, Cin, k, k]` (PyTorch layout), bias `[Cout]`.
-/// Images are processed in chunks of `b` images whose columns sit side by side in one
-/// `[Cin·k·k, b·Ho·Wo]` matrix, so each chunk is one large GEMM (`[Cout, K] × [K, b·Ho·Wo]`), big enough for
-/// OpenBLAS to use both cores well even at 8×8 resolution. A 1×1/stride-1/pad-0 conv on a single image
-/// skips im2col (the image already is its column matrix).
-/// Forward caches the input `x` (shared storage, no copy); backward recomputes the columns.
+/// The batch is split into `Shards` that run concurrently, each with single-threaded sgemm. Within a shard,
+/// images are processed in chunks of `b` images whose columns sit side by side in one `[Cin·k·k, b·Ho·Wo]`
+/// matrix, so each chunk is one GEMM (`[Cout, K] × [K, b·Ho·Wo]`) wide enough to run well even at 8×8.
+/// Column and staging buffers come from the thread's shared `Workspace`, not from the layer.
+/// A 1×1/stride-1/pad-0 conv never unfolds: each image already is its `[Cin, H·W]` column matrix, so it
+/// runs one GEMM per image straight into the output.
+/// Forward caches the input `x` (shared storage, no copy; not with `inference`); backward recomputes the
+/// columns.
 public final class Conv2d {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public let weight: Parameter
@@ -22,8 +25,6 @@ public final class Conv2d {
     static let targetColumns = 4096
 
     private var input = Tensor(zeros: [0])
-    private var col: [Float] = []      // im2col workspace, reused across calls
-    private var gathered: [Float] = [] // [Cout, b·Ho·Wo] staging for multi-image chunks
 
     /// Weights and bias ~ U(−1/√fan_in, 1/√fan_in) (PyTorch's default init), fan_in = Cin·k·k.
     public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
@@ -47,6 +48,9 @@ public final class Conv2d {
 
     private var isPointwise: Bool { kernel == 1 && stride == 1 && padding == 0 }
 
+    /// Bytes this layer holds for a later `backward` (the cached input; 0 after an inference forward).
+    public var cachedBytes: Int { input.count * MemoryLayout<Float>.size }
+
     private func geometry(_ x: Tensor) -> (n: Int, h: Int, w: Int, ho: Int, wo: Int, chunk: Int) {
         precondition(x.rank == 4 && x.shape[1] == inChannels,
                      "Conv2d: input \(x.shape), expected [N, \(inChannels), H, W]")
@@ -58,10 +62,6 @@ public final class Conv2d {
         return (x.shape[0], h, w, ho, wo, chunk)
     }
 
-    private static func ensure(_ buffer: inout [Float], _ count: Int) {
-        if buffer.count < count { buffer = [Float](repeating: 0, count: count) }
-    }
-
     /// Fills `col` with the column matrix of images `start..<start+b` (row pitch b·Ho·Wo).
     private func unfold(_ xp: UnsafePointer<Float>, start: Int, b: Int, h: Int, w: Int, hw: Int,
                         col: UnsafeMutablePointer<Float>) {
@@ -71,124 +71,159 @@ public final class Conv2d {
         }
     }
 
-    public func forward(_ x: Tensor) -> Tensor {
+    /// y = conv(x). With `inference` the input is not kept for a backward (and an earlier training
+    /// forward's cache is left as it was).
+    public func forward(_ x: Tensor, inference: Bool = false) -> Tensor {
         let g = geometry(x)
-        input = x
+        if !inference { input = x }
         let hw = g.ho * g.wo, kk = inChannels * kernel * kernel, cout = outChannels
         var y = Tensor(zeros: [g.n, cout, g.ho, g.wo])
-        let direct = isPointwise && g.chunk == 1
-        if !direct { Conv2d.ensure(&col, kk * g.chunk * hw) }
-        if g.chunk > 1 { Conv2d.ensure(&gathered, cout * g.chunk * hw) }
+        let pointwise = isPointwise
         let biasValues = bias?.value.data
+        let ws = Workspace.current
         x.withUnsafeBufferPointer { xb in
         weight.value.withUnsafeBufferPointer { wb in
         y.withUnsafeMutableBufferPointer { yb in
-        col.withUnsafeMutableBufferPointer { cb in
-        gathered.withUnsafeMutableBufferPointer { gb in
-            let xp = xb.baseAddress!, yp = yb.baseAddress!
-            var start = 0
-            while start < g.n {
-                let b = Swift.min(g.chunk, g.n - start), cols = b * hw
-                let colPtr: UnsafePointer<Float>
-                if direct {
-                    colPtr = xp + start * inChannels * hw
-                } else {
-                    unfold(xp, start: start, b: b, h: g.h, w: g.w, hw: hw, col: cb.baseAddress!)
-                    colPtr = UnsafePointer(cb.baseAddress!)
-                }
-                let dst = b == 1 ? yp + start * cout * hw : gb.baseAddress!
-                BLAS.gemm(m: cout, n: cols, k: kk, a: wb.baseAddress!, b: colPtr, c: dst)
-                // Scatter [Cout, b·hw] back to NCHW and add the bias in the same pass.
-                Parallel.forEach(cout, work: cout * cols, minWork: 65_536) { co in
-                    let bv = biasValues?[co] ?? 0
-                    for j in 0..<b {
-                        let src = dst + (co &* cols &+ j &* hw)
-                        let out = yp + ((start &+ j) &* cout &+ co) &* hw
-                        for i in 0..<hw { out[i] = src[i] + bv }
+            let xp = xb.baseAddress!, yp = yb.baseAddress!, wp = wb.baseAddress!
+            Shards.run(batch: g.n, work: g.n * cout * hw * kk) { shard, images in
+                if pointwise {
+                    // A 1×1 conv: every image already is its [Cin, H·W] column matrix.
+                    for i in images {
+                        let out = yp + i * cout * hw
+                        BLAS.gemm(m: cout, n: hw, k: kk, a: wp, b: xp + i * inChannels * hw, c: out)
+                        if let biasValues {
+                            for co in 0..<cout {
+                                let bv = biasValues[co], row = out + co &* hw
+                                for p in 0..<hw { row[p] += bv }
+                            }
+                        }
                     }
+                    return
                 }
-                start += b
+                let col = ws.buffer(.columns, shard: shard, count: kk * g.chunk * hw)
+                let staging = g.chunk > 1 ? ws.buffer(.staging, shard: shard, count: cout * g.chunk * hw) : col
+                var start = images.lowerBound
+                while start < images.upperBound {
+                    let b = Swift.min(g.chunk, images.upperBound - start), cols = b * hw
+                    unfold(xp, start: start, b: b, h: g.h, w: g.w, hw: hw, col: col)
+                    let dst = b == 1 ? yp + start * cout * hw : staging
+                    BLAS.gemm(m: cout, n: cols, k: kk, a: wp, b: col, c: dst)
+                    // Scatter [Cout, b·hw] back to NCHW and add the bias in the same pass (in place when b = 1).
+                    for co in 0..<cout {
+                        let bv = biasValues?[co] ?? 0
+                        for j in 0..<b {
+                            let src = dst + (co &* cols &+ j &* hw)
+                            let out = yp + ((start &+ j) &* cout &+ co) &* hw
+                            for i in 0..<hw { out[i] = src[i] + bv }
+                        }
+                    }
+                    start += b
+                }
             }
-        }}}}}
+        }}}
         return y
     }
 
-    /// ∂L/∂x for the cached input; accumulates ∂L/∂weight and ∂L/∂bias.
+    /// ∂L/∂x for the cached input; accumulates ∂L/∂weight and ∂L/∂bias. Each batch shard sums its images'
+    /// weight/bias gradients on its own; the shard sums are then added to `grad` in shard order.
     public func backward(_ dy: Tensor) -> Tensor {
         let x = input
         let g = geometry(x)
         let hw = g.ho * g.wo, kk = inChannels * kernel * kernel, cout = outChannels
         precondition(dy.shape == [g.n, cout, g.ho, g.wo], "Conv2d.backward: dy \(dy.shape)")
         var dx = needsInputGradient ? Tensor(zeros: x.shape) : Tensor(zeros: [0])
-        let direct = isPointwise && g.chunk == 1
-        Conv2d.ensure(&col, kk * g.chunk * hw)
-        if g.chunk > 1 { Conv2d.ensure(&gathered, cout * g.chunk * hw) }
-        var dbias = [Double](repeating: 0, count: cout)
+        let pointwise = isPointwise
+        let shardCount = Shards.count(batch: g.n)
+        var dbias = [Double](repeating: 0, count: shardCount * cout)
         let needDx = needsInputGradient
+        let ws = Workspace.current
         x.withUnsafeBufferPointer { xb in
         dy.withUnsafeBufferPointer { dyb in
         weight.value.withUnsafeBufferPointer { wb in
-        weight.grad.withUnsafeMutableBufferPointer { dwb in
         dx.withUnsafeMutableBufferPointer { dxb in
-        col.withUnsafeMutableBufferPointer { cb in
-        gathered.withUnsafeMutableBufferPointer { gb in
         dbias.withUnsafeMutableBufferPointer { dbb in
-            let xp = xb.baseAddress!, dyp = dyb.baseAddress!, cp = cb.baseAddress!
-            var start = 0
-            while start < g.n {
-                let b = Swift.min(g.chunk, g.n - start), cols = b * hw
-                // dY of this chunk as one [Cout, b·hw] matrix.
-                let dyc: UnsafePointer<Float>
-                if b == 1 {
-                    dyc = dyp + start * cout * hw
-                } else {
-                    let gp = gb.baseAddress!
-                    Parallel.forEach(cout, work: cout * cols, minWork: 65_536) { co in
-                        for j in 0..<b {
-                            let src = dyp + ((start &+ j) &* cout &+ co) &* hw
-                            let out = gp + (co &* cols &+ j &* hw)
-                            for i in 0..<hw { out[i] = src[i] }
-                        }
+            let xp = xb.baseAddress!, dyp = dyb.baseAddress!, wp = wb.baseAddress!
+            let dxp = dxb.baseAddress, dbp = dbb.baseAddress!
+            Shards.run(batch: g.n, work: 2 * g.n * cout * hw * kk) { shard, images in
+                let dw = ws.buffer(.weightGrad, shard: shard, count: cout * kk)
+                let db = dbp + shard * cout
+                var first = true
+                if pointwise {
+                    for i in images {
+                        let dyi = dyp + i * cout * hw, xi = xp + i * inChannels * hw
+                        Conv2d.addRowSums(dyi, rows: cout, width: hw, into: db)
+                        // dW[Cout, Cin] (+)= dY_i · X_iᵀ
+                        BLAS.gemm(transB: true, m: cout, n: kk, k: hw, a: dyi, b: xi, beta: first ? 0 : 1, c: dw)
+                        first = false
+                        // dx_i[Cin, hw] = Wᵀ · dY_i (dx starts at zero, so write directly).
+                        if needDx { BLAS.gemm(transA: true, m: kk, n: hw, k: cout, a: wp, b: dyi, c: dxp! + i * kk * hw) }
                     }
-                    dyc = UnsafePointer(gp)
+                    return
                 }
-                for co in 0..<cout {
-                    var s = 0.0
-                    let row = dyc + co * cols
-                    for i in 0..<cols { s += Double(row[i]) }
-                    dbb[co] += s
-                }
-                let colPtr: UnsafePointer<Float>
-                if direct {
-                    colPtr = xp + start * inChannels * hw
-                } else {
-                    unfold(xp, start: start, b: b, h: g.h, w: g.w, hw: hw, col: cp)
-                    colPtr = UnsafePointer(cp)
-                }
-                // dW[Cout, K] += dY[Cout, cols] · colᵀ
-                BLAS.gemm(transB: true, m: cout, n: kk, k: cols, a: dyc, b: colPtr, beta: 1, c: dwb.baseAddress!)
-                if needDx {
-                    let dxp = dxb.baseAddress!
-                    if direct {
-                        // dx[Cin, hw] = Wᵀ · dY (dx starts at zero, so write directly).
-                        BLAS.gemm(transA: true, m: kk, n: cols, k: cout, a: wb.baseAddress!, b: dyc,
-                                  c: dxp + start * inChannels * hw)
+                let col = ws.buffer(.columns, shard: shard, count: kk * g.chunk * hw)
+                let staging = g.chunk > 1 ? ws.buffer(.staging, shard: shard, count: cout * g.chunk * hw) : col
+                var start = images.lowerBound
+                while start < images.upperBound {
+                    let b = Swift.min(g.chunk, images.upperBound - start), cols = b * hw
+                    // dY of this chunk as one [Cout, b·hw] matrix.
+                    let dyc: UnsafePointer<Float>
+                    if b == 1 {
+                        dyc = dyp + start * cout * hw
                     } else {
+                        for co in 0..<cout {
+                            for j in 0..<b {
+                                let src = dyp + ((start &+ j) &* cout &+ co) &* hw
+                                let out = staging + (co &* cols &+ j &* hw)
+                                for i in 0..<hw { out[i] = src[i] }
+                            }
+                        }
+                        dyc = UnsafePointer(staging)
+                    }
+                    Conv2d.addRowSums(dyc, rows: cout, width: cols, into: db)
+                    unfold(xp, start: start, b: b, h: g.h, w: g.w, hw: hw, col: col)
+                    // dW[Cout, K] (+)= dY[Cout, cols] · colᵀ
+                    BLAS.gemm(transB: true, m: cout, n: kk, k: cols, a: dyc, b: col, beta: first ? 0 : 1, c: dw)
+                    first = false
+                    if needDx {
                         // dcol = Wᵀ · dY reuses the column buffer (columns are no longer needed).
-                        BLAS.gemm(transA: true, m: kk, n: cols, k: cout, a: wb.baseAddress!, b: dyc, c: cp)
+                        BLAS.gemm(transA: true, m: kk, n: cols, k: cout, a: wp, b: dyc, c: col)
                         for j in 0..<b {
-                            Im2Col.col2im(cp + j * hw, ldCol: cols, channels: inChannels, height: g.h, width: g.w,
+                            Im2Col.col2im(col + j * hw, ldCol: cols, channels: inChannels, height: g.h, width: g.w,
                                           kernel: kernel, stride: stride, padding: padding,
-                                          dx: dxp + (start + j) * inChannels * g.h * g.w)
+                                          dx: dxp! + (start + j) * inChannels * g.h * g.w)
                         }
                     }
+                    start += b
                 }
-                start += b
             }
-        }}}}}}}}
+        }}}}}
+        // Shard partial sums into the gradients, in shard order (the same order whatever ran them).
+        weight.grad.withUnsafeMutableBufferPointer { gb in
+            let gp = gb.baseAddress!
+            for s in 0..<shardCount {
+                let dw = UnsafePointer(ws.buffer(.weightGrad, shard: s, count: cout * kk))
+                Parallel.chunks(cout * kk, minWork: 65_536) { r in
+                    for i in r { gp[i] += dw[i] }
+                }
+            }
+        }
         if let bias {
-            for co in 0..<cout { bias.grad.data[co] += Float(dbias[co]) }
+            for co in 0..<cout {
+                var sum = 0.0
+                for s in 0..<shardCount { sum += dbias[s * cout + co] }
+                bias.grad.data[co] += Float(sum)
+            }
         }
         return dx
+    }
+
+    /// out[r] += Σ_i rows[r, i] in Double.
+    private static func addRowSums(_ p: UnsafePointer<Float>, rows: Int, width: Int, into out: UnsafeMutablePointer<Double>) {
+        for r in 0..<rows {
+            var s = 0.0
+            let row = p + r &* width
+            for i in 0..<width { s += Double(row[i]) }
+            out[r] += s
+        }
     }
 }

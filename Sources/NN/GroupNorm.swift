@@ -31,9 +31,16 @@ public final class GroupNorm {
         return (x.shape[0], x.count / (x.shape[0] * channels))
     }
 
-    public func forward(_ x: Tensor) -> Tensor {
+    /// Bytes this layer holds for a later `backward` (input, mean, rstd; 0 after an inference forward).
+    public var cachedBytes: Int { (input.count + mean.count + rstd.count) * MemoryLayout<Float>.size }
+
+    /// y = GroupNorm(x). With `inference` nothing is kept for a backward, and the caches of an earlier
+    /// training forward stay as they were.
+    public func forward(_ x: Tensor, inference: Bool = false) -> Tensor {
         let (n, s) = layout(x)
-        input = x
+        let kept: ([Float], [Float])? = inference ? (mean, rstd) : nil
+        defer { if let kept { (mean, rstd) = kept } }
+        if !inference { input = x }
         let cpg = channels / groups, m = cpg * s, eps = Double(self.eps)
         mean = [Float](repeating: 0, count: n * groups)
         rstd = [Float](repeating: 0, count: n * groups)

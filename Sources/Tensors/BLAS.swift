@@ -2,11 +2,47 @@ import CBLAS
 
 /// Thin, shape-checked wrappers over OpenBLAS. Every matrix product in fairgen goes through here.
 public enum BLAS {
-    /// Sets the number of OpenBLAS threads (call once at start-up; 2 on the target machine).
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    /// Sets the number of OpenBLAS threads (call once at start-up; 2 on the target machine). Inside a
+    /// `singleThreaded` region the new count takes effect when the last region ends.
+    public static func setThreads(_ n: Int) {
+        region.withLock { r in
+            r.requested = n
+            if r.depth == 0 { openblas_set_num_threads(Int32(n)) }
+        }
+    }
 
-    /// Threads OpenBLAS will use.
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// Threads OpenBLAS will use outside `singleThreaded` regions.
+    public static var threads: Int {
+        region.withLock { r in r.depth == 0 ? Int(openblas_get_num_threads()) : r.requested }
+    }
+
+    /// Threads OpenBLAS uses right now (1 inside a `singleThreaded` region).
+    static var activeThreads: Int { Int(openblas_get_num_threads()) }
+
+    /// Runs `body` with OpenBLAS on one thread. The batch shards (`Shards.run`) call sgemm concurrently from
+    /// several threads and parallelise themselves; one-thread OpenBLAS runs each call on its caller, which
+    /// is the supported way to call it concurrently (a multi-threaded OpenBLAS would serialise the calls on
+    /// its thread-server lock). The thread count is global, so regions on different threads are counted
+    /// and the count in force before the first one is restored when the last one ends.
+    public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
+        region.withLock { r in
+            if r.depth == 0 {
+                r.requested = Int(openblas_get_num_threads())
+                if r.requested != 1 { openblas_set_num_threads(1) }
+            }
+            r.depth += 1
+        }
+        defer {
+            region.withLock { r in
+                r.depth -= 1
+                if r.depth == 0 && r.requested != 1 { openblas_set_num_threads(Int32(r.requested)) }
+            }
+        }
+        return try body()
+    }
+
+    private struct Region { var depth = 0; var requested = 1 }
+    private static let region = Locked(Region())
 
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major.
     /// `transA`: A is stored k×m and used transposed; otherwise stored m×k. Likewise `transB`
