@@ -28,10 +28,12 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
+        // Vectorised element-wise kernels (AVX-512 / AVX2 / portable C, chosen at run time).
+        .target(name: "CKernels"),
 
         .target(name: "Tensors", dependencies: ["CBLAS"], swiftSettings: fastMath),
-        .target(name: "NN", dependencies: ["Tensors"], swiftSettings: fastMath),
-        .target(name: "Models", dependencies: ["NN", "Tensors"], swiftSettings: fastMath),
+        .target(name: "NN", dependencies: ["Tensors", "CKernels"], swiftSettings: fastMath),
+        .target(name: "Models", dependencies: ["NN", "Tensors", "CKernels"], swiftSettings: fastMath),
         .target(name: "Diffusion", dependencies: ["Models", "NN", "Tensors"], swiftSettings: fastMath),
         .target(name: "Fairness", dependencies: ["Tensors"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: [
@@ -61,7 +63,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "NNTests", dependencies: ["NN", "Tensors"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Tensors", "CKernels"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensors"]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Models", "NN", "Tensors"]),
         .testTarget(name: "FairnessTests", dependencies: ["Fairness"]),

@@ -1,7 +1,5 @@
+import CKernels
 import Tensors
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Multi-head self-attention over spatial positions — the core of the reference `Attn` block, from the
 /// fused qkv projection to the attended values (the GroupNorm, 1×1 convs and residual live in the block).
@@ -79,12 +77,7 @@ public final class SpatialSelfAttention {
             // dS = A ⊙ (dA − Σ_j dA·A), row by row.
             let width = g.p
             Parallel.chunks(items * g.p, minWork: 64) { rows in
-                for row in rows {
-                    let a = ap + row &* width, s = sp + row &* width
-                    var dot: Float = 0
-                    for j in 0..<width { dot += a[j] * s[j] }
-                    for j in 0..<width { s[j] = a[j] * (s[j] - dot) }
-                }
+                fg_softmax_backward_rows(ap + rows.lowerBound &* width, sp + rows.lowerBound &* width, rows.count, width)
             }
             for it in 0..<items {
                 let (q, k, _) = pointers(base, item: it, g)
@@ -110,15 +103,7 @@ public final class SpatialSelfAttention {
     /// In-place numerically stable softmax of `rows` rows of `width` values, parallel over rows.
     static func softmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
         Parallel.chunks(rows, minWork: 64) { range in
-            for r in range {
-                let row = p + r &* width
-                var mx = row[0]
-                for j in 1..<width where row[j] > mx { mx = row[j] }
-                var sum: Float = 0
-                for j in 0..<width { let e = expf(row[j] - mx); row[j] = e; sum += e }
-                let inv = 1 / sum
-                for j in 0..<width { row[j] *= inv }
-            }
+            fg_softmax_rows(p + range.lowerBound &* width, range.count, width)
         }
     }
 }

@@ -1,3 +1,4 @@
+import CKernels
 import Tensors
 
 /// 2-D convolution (cross-correlation, as PyTorch), any kernel / stride / padding, via im2col + GEMM.
@@ -104,7 +105,7 @@ public final class Conv2d {
                     for j in 0..<b {
                         let src = dst + (co &* cols &+ j &* hw)
                         let out = yp + ((start &+ j) &* cout &+ co) &* hw
-                        for i in 0..<hw { out[i] = src[i] + bv }
+                        fg_add_scalar(src, out, hw, bv)
                     }
                 }
                 start += b
@@ -152,11 +153,9 @@ public final class Conv2d {
                     }
                     dyc = UnsafePointer(gp)
                 }
-                for co in 0..<cout {
-                    var s = 0.0
-                    let row = dyc + co * cols
-                    for i in 0..<cols { s += Double(row[i]) }
-                    dbb[co] += s
+                let dbp = dbb.baseAddress!
+                Parallel.forEach(cout, work: cout * cols, minWork: 65_536) { co in
+                    dbp[co] += fg_sum(dyc + co &* cols, cols)
                 }
                 let colPtr: UnsafePointer<Float>
                 if direct {
