@@ -30,13 +30,15 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
         // CPUID/XGETBV feature bits and a SIGILL guard, for choosing OpenBLAS's kernels (BLASCore.swift).
         .target(name: "CCPUID"),
+        // Vectorised element-wise kernels (AVX-512 / AVX2 / portable C, chosen at run time).
+        .target(name: "CKernels"),
 
         // Rendering of untrusted text for terminals/logs, HTML and JSON; no dependencies, so every
         // module that echoes user data (or writes JSON) can use the one implementation.
         .target(name: "Text"),
         .target(name: "Tensors", dependencies: ["CBLAS", "CCPUID"], swiftSettings: fastMath),
-        .target(name: "NN", dependencies: ["Tensors", "Text"], swiftSettings: fastMath),
-        .target(name: "Models", dependencies: ["NN", "Tensors"], swiftSettings: fastMath),
+        .target(name: "NN", dependencies: ["Tensors", "Text", "CKernels"], swiftSettings: fastMath),
+        .target(name: "Models", dependencies: ["NN", "Tensors", "CKernels"], swiftSettings: fastMath),
         .target(name: "Diffusion", dependencies: ["Models", "NN", "Tensors"], swiftSettings: fastMath),
         .target(name: "Fairness", dependencies: ["Tensors", "Text"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: [
@@ -69,7 +71,7 @@ let package = Package(
 
         .testTarget(name: "TextTests", dependencies: ["Text"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "NNTests", dependencies: ["NN", "Tensors"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Tensors", "CKernels"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensors"]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Models", "NN", "Tensors"]),
         .testTarget(name: "FairnessTests", dependencies: ["Fairness"]),

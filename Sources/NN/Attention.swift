@@ -1,3 +1,4 @@
+import CKernels
 import Tensors
 #if canImport(Glibc)
 import Glibc
@@ -91,13 +92,7 @@ public final class SpatialSelfAttention {
                     BLAS.gemm(transA: true, m: g.p, n: g.p, k: g.d, a: dO, b: v, c: sp)
                     BLAS.gemm(m: g.d, n: g.p, k: g.p, a: dO, b: a, c: UnsafeMutablePointer(mutating: dv))
                     // dS = A ⊙ (dA − Σ_j dA·A), row by row.
-                    let width = g.p
-                    for row in 0..<g.p {
-                        let a = a + row &* width, s = sp + row &* width
-                        var dot: Float = 0
-                        for j in 0..<width { dot += a[j] * s[j] }
-                        for j in 0..<width { s[j] = a[j] * (s[j] - dot) }
-                    }
+                    fg_softmax_backward_rows(a, sp, g.p, g.p)
                     // dq[d, i] = scale·Σ_j k[d, j]·dS[i, j];  dk[d, j] = scale·Σ_i q[d, i]·dS[i, j]
                     BLAS.gemm(transB: true, m: g.d, n: g.p, k: g.p, alpha: scale, a: k, b: sp,
                               c: UnsafeMutablePointer(mutating: dq))
@@ -120,15 +115,7 @@ public final class SpatialSelfAttention {
     /// In-place numerically stable softmax of `rows` rows of `width` values, parallel over rows.
     static func softmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
         Parallel.chunks(rows, minWork: 64) { range in
-            for r in range {
-                let row = p + r &* width
-                var mx = row[0]
-                for j in 1..<width where row[j] > mx { mx = row[j] }
-                var sum: Float = 0
-                for j in 0..<width { let e = expf(row[j] - mx); row[j] = e; sum += e }
-                let inv = 1 / sum
-                for j in 0..<width { row[j] *= inv }
-            }
+            fg_softmax_rows(p + range.lowerBound &* width, range.count, width)
         }
     }
 }

@@ -1,3 +1,4 @@
+import CKernels
 import Tensors
 
 /// 2-D convolution (cross-correlation, as PyTorch), any kernel / stride / padding, via im2col + GEMM.
@@ -94,7 +95,7 @@ public final class Conv2d {
                         if let biasValues {
                             for co in 0..<cout {
                                 let bv = biasValues[co], row = out + co &* hw
-                                for p in 0..<hw { row[p] += bv }
+                                fg_add_scalar(row, row, hw, bv)
                             }
                         }
                     }
@@ -114,7 +115,7 @@ public final class Conv2d {
                         for j in 0..<b {
                             let src = dst + (co &* cols &+ j &* hw)
                             let out = yp + ((start &+ j) &* cout &+ co) &* hw
-                            for i in 0..<hw { out[i] = src[i] + bv }
+                            fg_add_scalar(src, out, hw, bv)
                         }
                     }
                     start += b
@@ -219,11 +220,6 @@ public final class Conv2d {
 
     /// out[r] += Σ_i rows[r, i] in Double.
     private static func addRowSums(_ p: UnsafePointer<Float>, rows: Int, width: Int, into out: UnsafeMutablePointer<Double>) {
-        for r in 0..<rows {
-            var s = 0.0
-            let row = p + r &* width
-            for i in 0..<width { s += Double(row[i]) }
-            out[r] += s
-        }
+        for r in 0..<rows { out[r] += fg_sum(p + r &* width, width) }
     }
 }

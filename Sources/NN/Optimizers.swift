@@ -1,3 +1,4 @@
+import CKernels
 import Tensors
 
 // Optimizers over `[Parameter]`, with PyTorch's update rules (torch.optim, single-tensor CPU path),
@@ -102,16 +103,11 @@ public class Adam: Optimizer {
                     expAvg[k].withUnsafeMutableBufferPointer { mb in
                         expAvgSq[k].withUnsafeMutableBufferPointer { vb in
                             let g = gb.baseAddress!, x = pb.baseAddress!, m = mb.baseAddress!, v = vb.baseAddress!
+                            // fg_adam applies exactly the Float32 operations written out in its contract.
                             Parallel.chunks(n) { r in
-                                for i in r {
-                                    var gi = g[i]
-                                    if l2 != 0 { gi = gi + l2 * x[i] }
-                                    if shrink != 1 { x[i] = x[i] * shrink }
-                                    m[i] = m[i] + w1 * (gi - m[i])          // torch.lerp with weight < 0.5
-                                    v[i] = v[i] * b2 + w2 * gi * gi         // mul_(β₂).addcmul_(g, g, 1−β₂)
-                                    let denom = v[i].squareRoot() / invBc2Sqrt + eps
-                                    x[i] = x[i] + (-stepSize) * (m[i] / denom) // addcdiv_
-                                }
+                                let o = r.lowerBound
+                                fg_adam(x + o, m + o, v + o, g + o, r.count, w1, b2, w2, invBc2Sqrt, eps, stepSize,
+                                        l2, shrink)
                             }
                         }
                     }
