@@ -99,16 +99,23 @@ public enum BLASCore {
         return nil
     }
 
-    /// Whether the CPU can run `core`'s kernels; nil for a name this table does not know.
-    /// (OpenBLAS accepts OPENBLAS_CORETYPE=SkylakeX on a CPU without AVX-512 and then dies of SIGILL.)
+    /// Cores whose kernels may use vendor-specific instructions (3DNow!, FMA4, XOP, VIA's) that the
+    /// feature bits read here do not cover.
+    static let vendorSpecific: Set<String> = ["athlon", "opteron", "opteron_sse3", "barcelona", "bobcat", "bulldozer",
+                                              "piledriver", "steamroller", "excavator", "nano"]
+
+    /// Whether the CPU can run `core`'s kernels; nil when that cannot be told (a name this table does
+    /// not know, or a vendor-specific core). OpenBLAS accepts OPENBLAS_CORETYPE=SkylakeX on a CPU
+    /// without AVX-512 and then dies of SIGILL, so overrides are checked against this first.
     public static func runs(_ core: String, on f: CPUFeatures) -> Bool? {
-        guard let rank = rank(core) else { return nil }
+        guard let rank = rank(core), !vendorSpecific.contains(core.lowercased()) else { return nil }
         switch rank {
         case 6: return false  // needs AMX as well; 0.3.21 has no such kernels anyway
         case 5: return f.avx512f && f.avx512bw && f.avx512vl && f.avx512bf16
         case 4: return f.avx512f && f.avx512bw && f.avx512vl
         case 3: return f.avx2 && f.fma
-        default: return true  // SSE-era and AVX-era kernels: any x86-64 CPU that has AVX2 runs them
+        case 2: return f.avx2  // Sandybridge needs AVX; AVX2 (which implies it) is the bit we read
+        default: return true   // Intel-lineage SSE kernels: every x86-64 CPU with SSE3 runs them
         }
     }
 

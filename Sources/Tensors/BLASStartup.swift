@@ -116,9 +116,15 @@ public enum BLASStartup {
                 return d
             }
             if core.lowercased() == active.lowercased() { return d }
-            guard BLASCore.runs(core, on: cpu) == true else {
+            switch BLASCore.runs(core, on: cpu) {
+            case true?: break
+            case false?:
                 d.messages.append("fairgen: warning: \(override)=\(core) needs instructions this CPU (\(cpu.summary)) "
                                   + "lacks; keeping \(active)")
+                return d
+            case nil:
+                d.messages.append("fairgen: warning: \(override)=\(core) may use vendor-specific instructions "
+                                  + "fairgen cannot check on this CPU; keeping \(active) (OPENBLAS_CORETYPE=\(core) forces it)")
                 return d
             }
             return switchTo(core, from: active, source: override)

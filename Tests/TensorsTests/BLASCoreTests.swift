@@ -67,6 +67,8 @@ enum CPUs {
         #expect(BLASCore.runs("Haswell", on: CPUs.zen3) == true)
         #expect(BLASCore.runs("Prescott", on: CPUs.sandyBridge) == true)
         #expect(BLASCore.runs("Whatever", on: CPUs.zen3) == nil)
+        #expect(BLASCore.runs("Piledriver", on: CPUs.haswell) == nil)   // FMA4: not an Intel instruction
+        #expect(BLASCore.runs("Sandybridge", on: CPUs.zen3) == true)
     }
 
     // MARK: sgemm check
@@ -161,6 +163,10 @@ enum CPUs {
         let sigill = BLASStartup.decide(environment: ["FAIRGEN_BLAS_CORETYPE": "SkylakeX"], active: "Zen", cpu: CPUs.zen3) { nil }
         #expect(!sigill.reexec && sigill.environment.isEmpty)
         #expect(sigill.messages.first?.contains("lacks") == true)
+        // A vendor-specific core cannot be checked against the feature bits: refused, pointing at OPENBLAS_CORETYPE.
+        let fma4 = BLASStartup.decide(environment: ["FAIRGEN_BLAS_CORETYPE": "Piledriver"], active: "Haswell",
+                                      cpu: CPUs.haswell) { nil }
+        #expect(!fma4.reexec && fma4.messages.first?.contains("OPENBLAS_CORETYPE=Piledriver") == true)
         // An unknown name is refused; the message escapes it.
         let unknown = BLASStartup.decide(environment: ["FAIRGEN_BLAS_CORETYPE": "Zen9\u{1B}[31m"], active: "Zen", cpu: CPUs.zen3) { nil }
         #expect(!unknown.reexec)

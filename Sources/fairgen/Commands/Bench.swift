@@ -32,7 +32,7 @@ struct BenchCommand: ParsableCommand {
 
     @Argument(help: "W1 | W2 | W3 | W4 | W5 | all | ddim50 | upsampler | ingest | blas") var workload: String
     @Option(help: "Threads for OpenBLAS and element-wise kernels (ingest: decode workers).") var threads = 2
-    @Option(help: "Timed steps, the median is reported (default 8; ddim50 1; upsampler 3; not used by ingest).")
+    @Option(help: "Timed steps, the median is reported (default 8; ddim50 1; upsampler 3; blas 5; not used by ingest).")
     var steps: Int?
     @Option(help: "Untimed warm-up steps (default 1; ddim50 0; upsampler 1; not used by ingest).")
     var warmup: Int?
