@@ -52,6 +52,11 @@ public enum Chain {
     /// Runs the chain for the drop whose manifest is at `manifestPath` into `store`. The archive is the
     /// manifest's `archive:` beside it, or `archivePath` (a reprocess uses the copy kept in the store).
     public static func run(manifestPath: String, archivePath: String? = nil, store: Store, options: Options) throws -> Result {
+        // `--threads` sets the math's threads for the whole process (results do not depend on it:
+        // the GEMM layers split batches into a fixed number of shards, docs/performance.md).
+        let threads = max(1, options.threads)
+        Parallel.threads = threads
+        BLAS.setThreads(threads)
         let manifest = try Manifest.load(path: manifestPath, requireArchive: archivePath == nil)
         let archive = archivePath ?? Manifest.archivePath(manifestPath: manifestPath, archive: manifest.archive)
         let config = ChainConfig.resolve(manifest: manifest, profile: options.profile, threads: options.threads)

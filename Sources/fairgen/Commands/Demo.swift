@@ -17,11 +17,12 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Store folder (default: $FAIRGEN_STORE or ./store).") var store: String?
     /// quick: CI-sized (minutes); default: CPU-sized; paper: the paper's hyperparameters (big machines).
     @Option(help: "quick | default | paper") var profile: Profile = .default
-    @Option(help: "Threads for the math (the same count gives the same checkpoints).") var threads = 2
+    @Option(help: "Threads for the math, 1…64 (checkpoints are the same bytes for any count).") var threads = 2
 
     func validate() throws {
         try FolderDefaults.validate(inbox, option: "--inbox")
         try FolderDefaults.validate(store, option: "--store")
+        guard (1...64).contains(threads) else { throw ValidationError("--threads: expected 1…64, found \(threads)") }
     }
 
     func run() throws {

@@ -18,7 +18,11 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var location: StoreLocation
     /// quick: CI-sized (minutes); default: CPU-sized; paper: the paper's hyperparameters (big machines).
     @Option(help: "quick | default | paper") var profile: Profile = .default
-    @Option(help: "Threads for the math (the same count gives the same checkpoints).") var threads = 2
+    @Option(help: "Threads for the math, 1…64 (checkpoints are the same bytes for any count).") var threads = 2
+
+    func validate() throws {
+        guard (1...64).contains(threads) else { throw ValidationError("--threads: expected 1…64, found \(threads)") }
+    }
 
     func run() throws {
         DaemonCLI.bootstrapLogging()
