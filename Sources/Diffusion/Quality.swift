@@ -30,7 +30,10 @@ public enum Quality {
         }
         let an = norms(a, na), bn = norms(b, nb)
         a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in out.withUnsafeMutableBufferPointer { op in
-            BLAS.gemm(transB: true, m: na, n: nb, k: d, alpha: -2, a: ap.baseAddress!, b: bp.baseAddress!, c: op.baseAddress!)
+            // One OpenBLAS thread, as in the layers: results must not depend on the thread count.
+            BLAS.singleThreaded {
+                BLAS.gemm(transB: true, m: na, n: nb, k: d, alpha: -2, a: ap.baseAddress!, b: bp.baseAddress!, c: op.baseAddress!)
+            }
         } } }
         for i in 0..<na { for j in 0..<nb { out[i * nb + j] = max(out[i * nb + j] + an[i] + bn[j], 0) } }
         return out

@@ -42,8 +42,12 @@ func cubicKernelSum(_ a: FeatureSet, _ b: FeatureSet, offDiagonal: Bool) -> Doub
     a.values.withUnsafeBufferPointer { pa in
         b.values.withUnsafeBufferPointer { pb in
             gram.withUnsafeMutableBufferPointer { pg in
-                BLAS.gemm(transB: true, m: m, n: n, k: d, a: pa.baseAddress!, b: pb.baseAddress!,
-                          c: pg.baseAddress!)
+                // One OpenBLAS thread: its multi-threaded sgemm rounds differently, and the global thread
+                // count may be changed by other work in the process; the estimate must not depend on it.
+                BLAS.singleThreaded {
+                    BLAS.gemm(transB: true, m: m, n: n, k: d, a: pa.baseAddress!, b: pb.baseAddress!,
+                              c: pg.baseAddress!)
+                }
             }
         }
     }
