@@ -5,7 +5,7 @@ import Foundation
 /// ```
 /// offset  size  field
 /// 0       4     magic "FGDS"
-/// 4       4     format version, UInt32 little-endian (1)
+/// 4       4     format version, UInt32 little-endian (2; version 1 — dense label vectors per row — is still read)
 /// 8       8     header length H, UInt64 little-endian
 /// 16      H     header: canonical JSON (UTF-8, sorted keys, no whitespace)
 /// 16+H    …     pixel planes, one block per resolution in header order (ascending), UInt8
@@ -14,7 +14,8 @@ import Foundation
 /// the SHA-256 of the bytes is a stable object id.
 public enum DatasetObject {
     public static let magic: [UInt8] = Array("FGDS".utf8)
-    public static let version: UInt32 = 1
+    /// 2: table rows store their label sparsely (`TableRow`'s compact form); 1 stored dense vectors.
+    public static let version: UInt32 = 2
 
     /// Describes one pixel block of the payload.
     struct ImageBlock: Codable, Equatable {
@@ -63,7 +64,7 @@ public enum DatasetObject {
         }
         guard bytes.count >= 16, Array(bytes[0..<4]) == magic else { throw bad("no FGDS magic", "a fairgen dataset object") }
         let v = readLE(bytes, at: 4, bytes: 4)
-        guard v == UInt64(version) else { throw bad("format version \(v)", "version \(version)") }
+        guard v == 1 || v == UInt64(version) else { throw bad("format version \(v)", "version 1 or \(version)") }
         let headerLength = readLE(bytes, at: 8, bytes: 8)
         guard headerLength <= UInt64(bytes.count - 16) else { throw bad("a header length past the end", "a complete object") }
         let payloadStart = 16 + Int(headerLength)

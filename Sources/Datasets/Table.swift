@@ -24,8 +24,14 @@ public struct TableRow: Codable, Equatable, Sendable {
     public var domain: Int
     public var split: Split
 
+    // Stored compactly (docs/dataset-object.md): the non-zero label entries and the unknown ones, not two
+    // dense vectors over every class — a row costs O(its labels), not O(classes), so the table's size and
+    // its decoding memory no longer scale with classes × rows.
     enum CodingKeys: String, CodingKey {
-        case path, label, attributes, domain, split
+        case path, attributes, domain, split, classes, unknown, unlabeled
+        case labelIndex = "label_index", labelValue = "label_value"
+        // The dense form written before the compact one; still read.
+        case label
         case labelMask = "label_mask"
     }
 
@@ -35,6 +41,64 @@ public struct TableRow: Codable, Equatable, Sendable {
     /// The class with the largest label value (the first one on ties), or nil when the row is unlabeled.
     /// For single and soft labels this is the row's class; multi-label callers decide what a class means.
     public var topClass: Int? { isLabeled ? label.indices.max { label[$0] < label[$1] } : nil }
+}
+
+/// The compact row form (in an extension, so that the memberwise initialiser stays).
+extension TableRow {
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(path, forKey: .path)
+        try c.encode(attributes, forKey: .attributes)
+        try c.encode(domain, forKey: .domain)
+        try c.encode(split, forKey: .split)
+        try c.encode(label.count, forKey: .classes)
+        let nonZero = label.indices.filter { label[$0] != 0 }
+        try c.encode(nonZero, forKey: .labelIndex)
+        if nonZero.contains(where: { label[$0] != 1 }) { try c.encode(nonZero.map { label[$0] }, forKey: .labelValue) }
+        let unknown = labelMask.indices.filter { labelMask[$0] == 0 }
+        if !unknown.isEmpty && unknown.count == labelMask.count {
+            try c.encode(true, forKey: .unlabeled)
+        } else if !unknown.isEmpty {
+            try c.encode(unknown, forKey: .unknown)
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        path = try c.decode(String.self, forKey: .path)
+        attributes = try c.decode([Int].self, forKey: .attributes)
+        domain = try c.decode(Int.self, forKey: .domain)
+        split = try c.decode(Split.self, forKey: .split)
+        if c.contains(.label) {
+            label = try c.decode([Float].self, forKey: .label)
+            labelMask = try c.decode([UInt8].self, forKey: .labelMask)
+            guard labelMask.count == label.count else {
+                throw DecodingError.dataCorruptedError(forKey: .labelMask, in: c, debugDescription: "label_mask length differs from label")
+            }
+            return
+        }
+        let k = try c.decode(Int.self, forKey: .classes)
+        guard (1...ManifestLimits.maxClasses).contains(k) else {
+            throw DecodingError.dataCorruptedError(forKey: .classes, in: c, debugDescription: "class count out of range")
+        }
+        let index = try c.decode([Int].self, forKey: .labelIndex)
+        let values = try c.decodeIfPresent([Float].self, forKey: .labelValue) ?? [Float](repeating: 1, count: index.count)
+        guard values.count == index.count, index.allSatisfy({ (0..<k).contains($0) }) else {
+            throw DecodingError.dataCorruptedError(forKey: .labelIndex, in: c, debugDescription: "label entries out of range")
+        }
+        label = [Float](repeating: 0, count: k)
+        for (i, v) in zip(index, values) { label[i] = v }
+        if try c.decodeIfPresent(Bool.self, forKey: .unlabeled) == true {
+            labelMask = [UInt8](repeating: 0, count: k)
+        } else {
+            labelMask = [UInt8](repeating: 1, count: k)
+            let unknown = try c.decodeIfPresent([Int].self, forKey: .unknown) ?? []
+            guard unknown.allSatisfy({ (0..<k).contains($0) }) else {
+                throw DecodingError.dataCorruptedError(forKey: .unknown, in: c, debugDescription: "unknown entries out of range")
+            }
+            for i in unknown { labelMask[i] = 0 }
+        }
+    }
 }
 
 /// The validated table of a drop: rows in CSV order plus the vocabularies their indices refer to.

@@ -120,7 +120,7 @@ func ingestError(_ manifestPath: String, limits: IngestLimits = IngestLimits()) 
         let b = try ingestDrop(manifestPath: path)
         let bytesA = a.encode(), bytesB = b.encode()
         #expect(bytesA == bytesB)
-        #expect(Array(bytesA[0..<8]) == [0x46, 0x47, 0x44, 0x53, 1, 0, 0, 0])
+        #expect(Array(bytesA[0..<8]) == [0x46, 0x47, 0x44, 0x53, 2, 0, 0, 0])
         let back = try IngestedDataset.decode(bytesA)
         #expect(back == a && back.encode() == bytesA)
         // A different drop gives different bytes; damaged objects are refused.
