@@ -97,16 +97,12 @@ public struct SplitSummary: Equatable, Sendable {
 /// metrics.json `generator`: per (class, attribute value) cell and per value, what the auditor makes of
 /// the synthetic images (`GeneratorAudit`).
 public struct GeneratorSummary: Equatable, Sendable {
+    /// One row: its class (nil for a per-value or overall row), its value (nil: all values) and the
+    /// audit's numbers, as `GeneratorAudit` computed them.
     public struct Row: Equatable, Sendable {
-        /// Class name (nil for a per-value or overall row) and attribute value (nil: all values).
         public var className: String?
         public var value: String?
-        public var synthetic: Int
-        public var fidelity: Double?
-        public var validation: Int
-        public var auditorValidationAccuracy: Double?
-        public var mmd: Double?
-        public var memorised: Double?
+        public var stats: GeneratorAudit.Entry
     }
     public var attribute: String?
     public var cells: [Row]
@@ -117,11 +113,11 @@ public struct GeneratorSummary: Equatable, Sendable {
         guard case .object(let o)? = value else { return nil }
         func string(_ v: JSONValue?) -> String? { if case .string(let s)? = v { return s } else { return nil } }
         func row(_ v: JSONValue) -> Row {
-            Row(className: string(v["class"]), value: string(v["value"]),
+            Row(className: string(v["class"]), value: string(v["value"]), stats: GeneratorAudit.Entry(
                 synthetic: Int(MetricStat.number(v["synthetic"]) ?? 0), fidelity: MetricStat.number(v["fidelity"]),
                 validation: Int(MetricStat.number(v["val"]) ?? 0),
                 auditorValidationAccuracy: MetricStat.number(v["auditor_val_accuracy"]),
-                mmd: MetricStat.number(v["mmd"]), memorised: MetricStat.number(v["memorised"]))
+                mmd: MetricStat.number(v["mmd"]), memorised: MetricStat.number(v["memorised"])))
         }
         func rows(_ v: JSONValue?) -> [Row] { if case .array(let a)? = v { return a.map(row) } else { return [] } }
         attribute = string(o["attribute"])

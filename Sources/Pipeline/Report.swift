@@ -83,9 +83,10 @@ public enum ReportBuilder {
         for r in rows {
             let isTotal = r.className == nil
             page.raw(isTotal ? "<tr class=\"total\">" : "<tr>")
-            page.raw("<td>\(escape(r.className ?? "all classes"))</td><td>\(escape(r.value ?? "all"))</td><td>\(r.synthetic)</td>")
-            page.raw(cell(r.fidelity) + "<td>\(r.validation)</td>" + cell(r.auditorValidationAccuracy) + cell(r.mmd, 4)
-                + cell(r.memorised) + "</tr>\n")
+            page.raw("<td>\(escape(r.className ?? "all classes"))</td><td>\(escape(r.value ?? "all"))</td><td>\(r.stats.synthetic)</td>")
+            let e = r.stats
+            page.raw(cell(e.fidelity) + "<td>\(e.validation)</td>" + cell(e.auditorValidationAccuracy) + cell(e.mmd, 4)
+                + cell(e.memorised) + "</tr>\n")
         }
         page.raw("</table>\n")
     }
