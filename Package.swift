@@ -19,7 +19,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.0"),
     ],
@@ -32,6 +31,8 @@ let package = Package(
         .target(name: "CCPUID"),
         // Vectorised element-wise kernels (AVX-512 / AVX2 / portable C, chosen at run time).
         .target(name: "CKernels"),
+        // SHA-256, which names every store object (a few dozen lines instead of a TLS library).
+        .target(name: "CSHA256"),
 
         // Rendering of untrusted text for terminals/logs, HTML and JSON; no dependencies, so every
         // module that echoes user data (or writes JSON) can use the one implementation.
@@ -48,8 +49,7 @@ let package = Package(
         ], swiftSettings: fastMath),
         // Tensors only for `BLASInfo`, which run.json records.
         .target(name: "Store", dependencies: [
-            "Tensors", "Text",
-            .product(name: "Crypto", package: "swift-crypto"),
+            "Tensors", "Text", "CSHA256",
         ]),
         // Classifier training (real/synthetic mixing, baselines) and prediction; metrics stay in Fairness.
         .target(name: "Classifier", dependencies: ["Models", "NN", "Tensors", "Datasets", "Fairness"], swiftSettings: fastMath),

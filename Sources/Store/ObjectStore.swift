@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -17,8 +16,8 @@ public struct ObjectID: Hashable, Comparable, Codable, Sendable, CustomStringCon
         hex = t.lowercased()
     }
 
-    init(digest: SHA256.Digest) {
-        hex = digest.map { String(format: "%02x", $0) }.joined()
+    init(digest: [UInt8]) {
+        hex = SHA256.hex(digest)
     }
 
     static func isHexDigit(_ b: UInt8) -> Bool {
@@ -49,7 +48,7 @@ public enum Digests {
 
     /// SHA-256 of a byte array, as an object id.
     public static func sha256(_ bytes: [UInt8]) -> ObjectID {
-        ObjectID(digest: SHA256.hash(data: bytes))
+        ObjectID(digest: bytes.withUnsafeBytes { SHA256.hash($0) })
     }
 
     /// SHA-256 and size of a file, read in chunks.
