@@ -155,8 +155,15 @@ public struct SampleConfig: Codable, Equatable, Sendable {
     public var strategy: SampleStrategy?
     /// Synthetic images per real training image.
     public var perReal: Double?
-    /// Classifier-free guidance weight w ≥ 0.
+    /// Classifier-free guidance weight w ≥ 0 (one value; a list in the manifest fills `guidanceSweep`).
     public var guidance: Double?
+    /// Guidance weights to choose from on `val` (`guidance: [1, 2, 3]`; ≥ 2 distinct values).
+    public var guidanceSweep: [Double]?
+    /// Auditor-confidence thresholds to choose from on `val` (`min_confidence: [0, 0.5]`); one value is
+    /// used as given.
+    public var minConfidence: [Double]?
+    /// Pilot images per (class, attribute value) cell for each lever setting.
+    public var pilotPerCell: Int?
     public var sampler: SamplerKind?
     public var samplingSteps: Int?
     /// img2img strength for `translate`: the fraction of the noise schedule a real image is noised to, in (0, 1].
@@ -164,7 +171,8 @@ public struct SampleConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case strategy, guidance, sampler, strength
-        case perReal = "per_real", samplingSteps = "sampling_steps"
+        case perReal = "per_real", samplingSteps = "sampling_steps", guidanceSweep = "guidance_sweep"
+        case minConfidence = "min_confidence", pilotPerCell = "pilot_per_cell"
     }
     public init() {}
 }

@@ -41,6 +41,15 @@ public enum ManifestLimits {
     public static let maxRaters = 64
     /// `pipeline.mix.alpha` entries.
     public static let maxAlphas = 21
+    /// Entries of the lever sweeps `pipeline.sample.guidance` and `pipeline.sample.min_confidence`: each
+    /// pair costs one pilot draw, so the product is bounded too (`maxLeverPairs`).
+    public static let maxLeverValues = 8
+    public static let maxLeverPairs = 16
+    /// `pipeline.sample.min_confidence`: the auditor's probability of the conditioned class below which a
+    /// synthetic image is redrawn (1 would reject everything).
+    public static let minConfidence: ClosedRange<Double> = 0...0.99
+    /// `pipeline.sample.pilot_per_cell`: pilot images per (class, attribute value) cell and lever setting.
+    public static let pilotPerCell: ClosedRange<Int> = 2...256
     /// Table rows × classes: the label vectors and masks ingest holds (checked before each row is stored).
     public static let maxLabelEntries = 1 << 24
 }

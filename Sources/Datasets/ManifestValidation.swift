@@ -111,6 +111,18 @@ struct ManifestReader {
         return v
     }
 
+    /// One number, or a list of distinct numbers (a lever sweep), each in `range`.
+    func numberOrList(_ node: Node, _ path: String, _ range: ClosedRange<Double>) throws -> [Double] {
+        guard case .sequence = node else { return [try double(node, path, range)] }
+        var values: [Double] = []
+        for (i, item) in try list(node, path, max: ManifestLimits.maxLeverValues).enumerated() {
+            let v = try double(item, "\(path)[\(i)]", range)
+            guard !values.contains(v) else { throw fail("\(path)[\(i)]", found: "duplicate \(v)", expected: "distinct values") }
+            values.append(v)
+        }
+        return values
+    }
+
     func list(_ node: Node, _ path: String, nonEmpty: Bool = true, max: Int) throws -> [Node] {
         guard case let .sequence(seq) = node else {
             throw fail(path, found: describe(node), expected: "a list")
@@ -244,11 +256,23 @@ struct ManifestReader {
             p.upsampler = c
         }
         if let n = keys["sample"] {
-            let k = try mapping(n, "pipeline.sample", allowed: ["strategy", "per_real", "guidance", "sampler", "sampling_steps", "strength"])
+            let k = try mapping(n, "pipeline.sample", allowed: ["strategy", "per_real", "guidance", "min_confidence", "pilot_per_cell",
+                                                                "sampler", "sampling_steps", "strength"])
             var c = SampleConfig()
             if let v = k["strategy"] { c.strategy = try enumValue(v, "pipeline.sample.strategy", SampleStrategy.self) }
             if let v = k["per_real"] { c.perReal = try double(v, "pipeline.sample.per_real", ManifestLimits.perReal, minExclusive: true) }
-            if let v = k["guidance"] { c.guidance = try double(v, "pipeline.sample.guidance", ManifestLimits.guidance) }
+            if let v = k["guidance"] {
+                let weights = try numberOrList(v, "pipeline.sample.guidance", ManifestLimits.guidance)
+                if weights.count == 1 { c.guidance = weights[0] } else { c.guidanceSweep = weights }
+            }
+            if let v = k["min_confidence"] {
+                c.minConfidence = try numberOrList(v, "pipeline.sample.min_confidence", ManifestLimits.minConfidence)
+            }
+            if (c.guidanceSweep?.count ?? 1) * (c.minConfidence?.count ?? 1) > ManifestLimits.maxLeverPairs {
+                throw fail("pipeline.sample", found: "\((c.guidanceSweep?.count ?? 1) * (c.minConfidence?.count ?? 1)) guidance × min_confidence pairs",
+                           expected: "at most \(ManifestLimits.maxLeverPairs) (each pair costs a pilot draw)")
+            }
+            if let v = k["pilot_per_cell"] { c.pilotPerCell = try int(v, "pipeline.sample.pilot_per_cell", ManifestLimits.pilotPerCell) }
             if let v = k["sampler"] { c.sampler = try enumValue(v, "pipeline.sample.sampler", SamplerKind.self) }
             if let v = k["sampling_steps"] { c.samplingSteps = try int(v, "pipeline.sample.sampling_steps", ManifestLimits.samplingSteps) }
             if let v = k["strength"] { c.strength = try double(v, "pipeline.sample.strength", 0...1, minExclusive: true) }

@@ -102,9 +102,13 @@ public enum Chain {
         // and whether fair sampling will have anything to do (it would fail only after the generator trained).
         // A failure here fails the run (run.json), like a stage failure.
         do {
-            let rows = try DatasetObject.decode(store.objects.read(dataset)).table.rows
-            let trainRows = rows.filter { $0.split == .train && $0.isLabeled }.count
-            options.logger.notice("\(manifest.name): \(RunEstimate(config: config, trainRows: trainRows, rows: rows.count).summary)")
+            let table = try DatasetObject.decode(store.objects.read(dataset)).table
+            let rows = table.rows
+            let labeledTrain = rows.filter { $0.split == .train && $0.isLabeled }
+            let trainRows = labeledTrain.count
+            let attribute = config.sample.attribute.flatMap { table.attributes.firstIndex(of: $0) }
+            let cells = Set(labeledTrain.map { row in "\(row.topClass ?? -1)/\(attribute.map { row.attributes[$0] } ?? -1)" }).count
+            options.logger.notice("\(manifest.name): \(RunEstimate(config: config, trainRows: trainRows, rows: rows.count, cells: cells).summary)")
             guard (Double(trainRows) * config.sample.perReal).rounded() >= 1 else {
                 throw PipelineError("pipeline.sample.per_real \(config.sample.perReal) × \(trainRows) labeled training rows "
                                     + "rounds to no synthetic image; raise per_real or add labeled train rows")
@@ -118,14 +122,12 @@ public enum Chain {
         if config.upsampler != nil {
             upsampler = try step(DiffusionStages.trainUpsampler(config: config, dataset: dataset))["checkpoint"]!
         }
-        let sampled = try step(FairSampleStage.stage(config: config, dataset: dataset, ddpm: ddpm, upsampler: upsampler))
-        let shards = sampled.keys.filter { $0.hasPrefix("shard-") }.sorted().map { sampled[$0]! }
         let resolution = config.upsampler?.to ?? config.ddpm.resolution
-
         var predictions: [String: ObjectID] = [:]
         var classifiers: [(String, ObjectID)] = []
         var auditor: ObjectID? = nil   // the baseline's seed-0 classifier (real data only) audits the generator
-        for variant in config.variants {
+        var shards: [ObjectID] = []
+        func classify(_ variant: Variant) throws {
             for seed in 0..<config.classify.seeds {
                 let out = try step(ClassifyStage.stage(config: config, variant: variant, seed: seed, resolution: resolution,
                                                        dataset: dataset, shards: shards))
@@ -134,8 +136,16 @@ public enum Chain {
                 if variant == .baseline && seed == 0 { auditor = out["checkpoint"]! }
             }
         }
+        // The baseline trains before fair-sample: its seed-0 classifier is the auditor that chooses the
+        // sampling levers on val (LeverPilot) and filters synthetic images by confidence.
+        try classify(.baseline)
+        let sampled = try step(FairSampleStage.stage(config: config, dataset: dataset, ddpm: ddpm, upsampler: upsampler,
+                                                     auditor: auditor))
+        shards = sampled.keys.filter { $0.hasPrefix("shard-") }.sorted().map { sampled[$0]! }
+        for variant in config.variants where variant != .baseline { try classify(variant) }
         let evaluated = try step(EvaluateStage.stage(config: config, dataset: dataset, predictions: predictions,
-                                                     auditor: auditor, shards: shards))
+                                                     auditor: auditor, shards: shards,
+                                                     levers: sampled[FairSampleStage.leversOutput]))
 
         // File the version: metrics.json (with the version number), report, checkpoints, shards, grids.
         let metricsBytes = try withVersion(store.objects.read(evaluated["metrics"]!), version: run.version)

@@ -67,6 +67,18 @@ public struct ChainConfig: Codable, Sendable, Equatable {
         public var strength: Double
         public var batch: Int
         public var seed: UInt64
+        /// Guidance weights the pilot chooses from on `val` (`LeverPilot`); empty or one entry: `guidance` as is.
+        public var guidanceSweep: [Double] = []
+        /// Auditor-confidence thresholds the pilot chooses from on `val`: a synthetic image whose auditor
+        /// probability of its conditioned class is below the chosen one is redrawn. `[0]`: no filter.
+        public var minConfidence: [Double] = [0]
+        /// Pilot images per (class, attribute value) cell and lever setting.
+        public var pilotPerCell: Int = 8
+
+        /// Guidance weights to try (the sweep, or the one weight).
+        public var guidanceCandidates: [Double] { guidanceSweep.count > 1 ? guidanceSweep : [guidance] }
+        /// True when fair-sample needs the auditor: a lever to choose, or a filter to apply.
+        public var usesAuditor: Bool { guidanceCandidates.count > 1 || minConfidence.contains { $0 > 0 } }
     }
 
     /// Classifier training and the variants trained.
@@ -184,7 +196,10 @@ public struct ChainConfig: Codable, Sendable, Equatable {
         if let s = p.sample {
             if let v = s.strategy { sample.strategy = v.rawValue }
             if let v = s.perReal { sample.perReal = v }
-            if let v = s.guidance { sample.guidance = v }
+            if let v = s.guidance { sample.guidance = v; sample.guidanceSweep = [] }
+            if let v = s.guidanceSweep { sample.guidanceSweep = v }
+            if let v = s.minConfidence { sample.minConfidence = v }
+            if let v = s.pilotPerCell { sample.pilotPerCell = v }
             if let v = s.sampler { sample.sampler = v.rawValue }
             if let v = s.samplingSteps { sample.samplingSteps = v }
             if let v = s.strength { sample.strength = v }

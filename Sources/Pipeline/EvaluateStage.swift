@@ -16,6 +16,8 @@ public enum EvaluateStage {
     public static let codeVersion = "evaluate-2"
     /// Input name of the auditor checkpoint (the baseline's seed-0 classifier).
     static let auditorInput = "auditor"
+    /// Input name of fair-sample's lever record (metrics.json `levers`).
+    static let leversInput = "levers"
 
     struct Slice: Encodable {
         var variants: [String]
@@ -28,9 +30,10 @@ public enum EvaluateStage {
     /// (the baseline's seed-0 checkpoint) and the synthetic `shards`, metrics.json gets the `generator`
     /// diagnostics (`GeneratorAudit`).
     public static func stage(config: ChainConfig, dataset: ObjectID, predictions: [String: ObjectID],
-                             auditor: ObjectID? = nil, shards: [ObjectID] = []) throws -> Stage {
+                             auditor: ObjectID? = nil, shards: [ObjectID] = [], levers: ObjectID? = nil) throws -> Stage {
         var inputs = predictions
         inputs["dataset"] = dataset
+        if let levers { inputs[leversInput] = levers }
         if let auditor, !shards.isEmpty {
             inputs[auditorInput] = auditor
             for (i, s) in shards.enumerated() { inputs[String(format: "shard-%05d", i)] = s }
@@ -50,6 +53,10 @@ public enum EvaluateStage {
                 let checkpoint = try SafeTensors.decode(ctx.readInput(auditorInput), source: "auditor checkpoint")
                 members.append(JSONMember("generator", try generatorDiagnostics(d, config: config, auditor: checkpoint.tensors,
                                                                                samples: samples)))
+                metrics = .object(members)
+            }
+            if ctx.inputs[leversInput] != nil, case .object(var members) = metrics {
+                members.append(JSONMember("levers", try LeverPilot.Record.decode(ctx.readInput(leversInput)).json))
                 metrics = .object(members)
             }
             return ["metrics": .bytes(Array(metrics.serialized(indent: 2).utf8))]
@@ -171,6 +178,17 @@ public enum EvaluateStage {
         return .object(perSplit)
     }
 
+    /// The auditor (`GeneratorAudit`): the baseline's seed-0 ResNet from its checkpoint, as a function from
+    /// images to class probabilities and penultimate features.
+    static func auditor(weights: [String: Tensor], channels: Int, classes: Int, resolution: Int,
+                        widths: [Int]) throws -> GeneratorAudit.Auditor {
+        var rng = RNG(seed: 0)   // every weight is overwritten by the checkpoint
+        let network = ResNet(ResNetConfig(inChannels: channels, numOutputs: classes, resolution: resolution, widths: widths),
+                             rng: &rng)
+        try network.loadStateDict(weights, source: "auditor checkpoint")
+        return { ClassifierTrainer.predict(network, images: $0, multiLabel: false, withFeatures: true) }
+    }
+
     /// metrics.json `generator`: the auditor (the baseline classifier, real data only) on the synthetic
     /// images, per (class, fairness-attribute value) cell (`GeneratorAudit`).
     static func generatorDiagnostics(_ d: IngestedDataset, config: ChainConfig, auditor weights: [String: Tensor],
@@ -180,10 +198,8 @@ public enum EvaluateStage {
         guard let images = d.images(at: resolution) else {
             throw PipelineError("evaluate: dataset object has no images at \(resolution) px")
         }
-        var rng = RNG(seed: 0)   // every weight is overwritten by the checkpoint
-        let network = ResNet(ResNetConfig(inChannels: images.channels, numOutputs: table.classes.count,
-                                          resolution: resolution, widths: config.classify.widths), rng: &rng)
-        try network.loadStateDict(weights, source: "auditor checkpoint")
+        let auditor = try auditor(weights: weights, channels: images.channels, classes: table.classes.count,
+                                  resolution: resolution, widths: config.classify.widths)
         let attributeIndex = config.sample.attribute.flatMap { table.attributes.firstIndex(of: $0) }
         let valueNames = attributeIndex.map { table.attributeValues[$0] } ?? []
         func real(_ split: Split) -> GeneratorAudit.LabeledSet {
@@ -207,7 +223,7 @@ public enum EvaluateStage {
             values.append(config.sample.attribute.flatMap { s.attributes[$0] }.flatMap { valueNames.firstIndex(of: $0) } ?? -1)
         }
         return GeneratorAudit.run(
-            auditor: { ClassifierTrainer.predict(network, images: $0, multiLabel: false, withFeatures: true) },
+            auditor: auditor,
             classNames: table.classes, attribute: attributeIndex == nil ? nil : config.sample.attribute,
             valueNames: valueNames, train: real(.train), validation: real(.val),
             synthetic: GeneratorAudit.LabeledSet(images: bank, classes: classes, values: values),

@@ -1,6 +1,8 @@
+import Classifier
 import Datasets
 import Diffusion
 import Foundation
+import NN
 import Store
 import Tensors
 
@@ -13,7 +15,8 @@ import Tensors
 /// `grid-III-<slug>` PNG per class (rows: attribute values, columns: samples); see `GridCollector.fileName`.
 public enum FairSampleStage {
     /// fair-sample-2: grid outputs are named by class index (`grid-000-<slug>`), not by class name alone.
-    public static let codeVersion = "fair-sample-2"
+    /// fair-sample-3: guidance and the confidence filter can be chosen on val (`LeverPilot`); `levers` output.
+    public static let codeVersion = "fair-sample-3"
     /// Samples per row of a class grid.
     static let gridColumns = 6
 
@@ -31,16 +34,31 @@ public enum FairSampleStage {
         var source: Int?
     }
 
-    public static func stage(config: ChainConfig, dataset: ObjectID, ddpm: ObjectID, upsampler: ObjectID?) throws -> Stage {
+    /// Input name of the auditor checkpoint (the baseline's seed-0 classifier), present when a lever is
+    /// chosen on `val` or a confidence filter applies (`ChainConfig.Sample.usesAuditor`).
+    static let auditorInput = "auditor"
+    /// Output name of the levers' record (`LeverPilot`), present with the auditor.
+    public static let leversOutput = "levers"
+    /// Redraws of an image the confidence filter rejects, before the last draw is kept anyway (so every
+    /// planned image exists and p(y), p(a) stay as planned).
+    static let maxRedraws = 3
+
+    public static func stage(config: ChainConfig, dataset: ObjectID, ddpm: ObjectID, upsampler: ObjectID?,
+                             auditor: ObjectID? = nil) throws -> Stage {
         var inputs = ["dataset": dataset, "ddpm": ddpm]
         if let upsampler { inputs["upsampler"] = upsampler }
+        if config.sample.usesAuditor {
+            guard let auditor else { throw PipelineError("fair-sample: the lever sweep needs the auditor (baseline seed 0)") }
+            inputs[auditorInput] = auditor
+        }
+        let widths = config.classify.widths
         return try Stage(name: "fair-sample", codeVersion: codeVersion,
                          config: Slice(sample: config.sample, threads: config.threads), inputs: inputs) { ctx in
-            try run(ctx, config: config.sample)
+            try run(ctx, config: config.sample, auditorWidths: widths)
         }
     }
 
-    static func run(_ ctx: StageContext, config c: ChainConfig.Sample) throws -> [String: StageOutput] {
+    static func run(_ ctx: StageContext, config c: ChainConfig.Sample, auditorWidths: [Int]) throws -> [String: StageOutput] {
         let d = try DatasetObject.decode(ctx.readInput("dataset"))
         let (base, card) = try DiffusionStages.load(ctx.readInput("ddpm"), source: "ddpm checkpoint")
         var up: (model: UNetDenoiser, card: DiffusionStages.ModelCard)? = nil
@@ -53,54 +71,140 @@ public enum FairSampleStage {
 
         let schedule = NoiseSchedule(kind: card.schedule == "linear" ? .linear : .cosine, steps: card.timesteps)
         let prediction: Prediction = card.prediction == "v" ? .v : .epsilon
-        let settings = SamplerSettings(kind: c.sampler == "ddpm" ? .ddpm : .ddim, steps: c.samplingSteps,
-                                       guidance: Float(c.guidance))
         // Manifest validation bounds sampling_steps by T; a checkpoint with a shorter schedule must fail the
         // stage, not trip the sampler's precondition and take the process down.
-        if settings.kind == .ddim, c.samplingSteps < 5 || c.samplingSteps > card.timesteps {
+        let ddim = c.sampler != "ddpm"
+        if ddim, c.samplingSteps < 5 || c.samplingSteps > card.timesteps {
             throw PipelineError("fair-sample: sampling_steps \(c.samplingSteps) outside 5…\(card.timesteps) (the checkpoint's timesteps)")
         }
-        let baseSampler = Sampler(schedule: schedule, prediction: prediction, settings: settings)
-        var cascade: Cascade? = nil
-        if let up, let aug = up.card.augment, let from = up.card.baseResolution {
-            let upSchedule = NoiseSchedule(kind: up.card.schedule == "linear" ? .linear : .cosine, steps: up.card.timesteps)
-            let upPrediction: Prediction = up.card.prediction == "v" ? .v : .epsilon
-            if settings.kind == .ddim, c.samplingSteps < 5 || c.samplingSteps > up.card.timesteps {
-                throw PipelineError("fair-sample: sampling_steps \(c.samplingSteps) outside 5…\(up.card.timesteps) (the upsampler's timesteps)")
-            }
-            cascade = Cascade(base: base, baseSampler: baseSampler, upsampler: up.model,
-                              upsamplerSampler: Sampler(schedule: upSchedule, prediction: upPrediction, settings: settings),
-                              conditioner: UpsamplerConditioner(settings: aug, schedule: upSchedule, baseSize: (from, from)),
-                              finalSize: (up.card.unet.resolution, up.card.unet.resolution))
+        if let up, ddim, c.samplingSteps < 5 || c.samplingSteps > up.card.timesteps {
+            throw PipelineError("fair-sample: sampling_steps \(c.samplingSteps) outside 5…\(up.card.timesteps) (the upsampler's timesteps)")
         }
         let channels = card.unet.outChannels
         let baseRes = card.unet.resolution
+
+        /// Draws the planned examples `batch` with guidance `w`; images in [0, 1]. `firstIndex` numbers the
+        /// per-image noise streams (distinct numbers give independent images).
+        func draw(_ batch: [Planned], guidance w: Double, seed: UInt64, firstIndex: Int) throws -> [Tensor] {
+            let settings = SamplerSettings(kind: ddim ? .ddim : .ddpm, steps: c.samplingSteps, guidance: Float(w))
+            let baseSampler = Sampler(schedule: schedule, prediction: prediction, settings: settings)
+            let cond = layout.batch(batch.map(\.cond))
+            var images: Tensor
+            if c.strategy == "translate" {
+                let real = try DiffusionStages.images(d, rows: batch.map { $0.source! }, resolution: baseRes)
+                images = Img2Img.translate(model: base, sampler: baseSampler, images: real, strength: c.strength,
+                                           cond: cond, seed: seed, firstIndex: firstIndex)
+            } else {
+                images = baseSampler.sample(model: base, shape: [batch.count, channels, baseRes, baseRes], cond: cond,
+                                            seed: seed, firstIndex: firstIndex)
+            }
+            if let up, let aug = up.card.augment, let from = up.card.baseResolution {
+                let upSchedule = NoiseSchedule(kind: up.card.schedule == "linear" ? .linear : .cosine, steps: up.card.timesteps)
+                let upPrediction: Prediction = up.card.prediction == "v" ? .v : .epsilon
+                let cascade = Cascade(base: base, baseSampler: baseSampler, upsampler: up.model,
+                                      upsamplerSampler: Sampler(schedule: upSchedule, prediction: upPrediction, settings: settings),
+                                      conditioner: UpsamplerConditioner(settings: aug, schedule: upSchedule, baseSize: (from, from)),
+                                      finalSize: (up.card.unet.resolution, up.card.unet.resolution))
+                images = cascade.refine(images, cond: cond, channels: channels, seed: seed, firstIndex: firstIndex)
+            }
+            let per = images.count / batch.count
+            return (0..<batch.count).map { k in
+                var img = Tensor(shape: Array(images.shape.dropFirst()), data: Array(images.data[(k * per)..<((k + 1) * per)]))
+                img.withUnsafeMutableBufferPointer { q in for i in q.indices { q[i] = min(1, max(0, (q[i] + 1) * 0.5)) } }
+                return img
+            }
+        }
+
+        // The levers: chosen on val by a pilot when there is a choice (LeverPilot), else as configured.
+        var w = c.guidanceCandidates[0], t = c.minConfidence[0]
+        var levers: LeverPilot.Record? = nil
+        var audit: ((ImageBank) -> ClassifierOutputs)? = nil
+        let classIndex = Dictionary(d.table.classes.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        if ctx.inputs[auditorInput] != nil {
+            guard d.table.labelKind != .multi else {
+                throw PipelineError("fair-sample: guidance/min_confidence sweeps need single- or soft-label data (the auditor scores one class)")
+            }
+            let resolution = up?.card.unet.resolution ?? baseRes
+            let weights = try SafeTensors.decode(ctx.readInput(auditorInput), source: "auditor checkpoint").tensors
+            let auditor = try EvaluateStage.auditor(weights: weights, channels: channels, classes: d.table.classes.count,
+                                                    resolution: resolution, widths: auditorWidths)
+            audit = auditor
+            let attributeIndex = c.attribute.flatMap { d.table.attributes.firstIndex(of: $0) }
+            let values = c.attribute.flatMap { layout.block($0)?.values } ?? []
+            func scored(_ images: [Tensor], _ planned: [Planned]) -> LeverPilot.Scored {
+                var bank = ImageBank(channels: channels, height: resolution, width: resolution)
+                for img in images { bank.append(img) }
+                return LeverPilot.Scored(outputs: auditor(bank), classes: planned.map { classIndex[$0.label] ?? 0 },
+                                         values: planned.map { p in c.attribute.flatMap { p.attributes[$0] }.flatMap { values.firstIndex(of: $0) } ?? -1 })
+            }
+            let candidates = c.guidanceCandidates
+            if candidates.count > 1 || c.minConfidence.count > 1 {
+                guard let realImages = d.images(at: resolution) else {
+                    throw PipelineError("fair-sample: dataset object has no images at \(resolution) px for the lever pilot")
+                }
+                let valRows = d.table.rows.indices.filter { d.table.rows[$0].split == .val && d.table.rows[$0].topClass != nil }
+                let validation = LeverPilot.Scored(
+                    outputs: auditor(ClassifyStage.bank(realImages, rows: valRows)),
+                    classes: valRows.map { d.table.rows[$0].topClass! },
+                    values: valRows.map { r in attributeIndex.map { d.table.rows[r].attributes[$0] } ?? -1 })
+                let pilotPlan = pilot(plan, perCell: c.pilotPerCell, attribute: c.attribute)
+                var pilots: [(guidance: Double, scored: LeverPilot.Scored)] = []
+                for (k, weight) in candidates.enumerated() {
+                    var images: [Tensor] = []
+                    var done = 0
+                    while done < pilotPlan.count {
+                        if ctx.shouldStop() { throw StageInterrupted(stage: ctx.stage) }
+                        let batch = Array(pilotPlan[done..<min(pilotPlan.count, done + c.batch)])
+                        images += try draw(batch, guidance: weight, seed: c.seed ^ 0x5049_4C4F, firstIndex: done)
+                        done += batch.count
+                        ctx.progress(step: k * pilotPlan.count + done, total: candidates.count * pilotPlan.count + plan.count)
+                    }
+                    pilots.append((weight, scored(images, pilotPlan)))
+                }
+                let choice = LeverPilot.choose(pilots: pilots, thresholds: c.minConfidence, validation: validation)
+                w = choice.chosen.guidance; t = choice.chosen.minConfidence
+                levers = LeverPilot.Record(pilotPerCell: c.pilotPerCell, chosen: choice.chosen, candidates: choice.candidates,
+                                           redrawn: 0, belowThresholdAfterRedraws: 0)
+            }
+            if levers == nil {
+                levers = LeverPilot.Record(pilotPerCell: c.pilotPerCell, chosen: .init(guidance: w, minConfidence: t),
+                                           candidates: [], redrawn: 0, belowThresholdAfterRedraws: 0)
+            }
+        }
+
         let writer = ShardWriter(store: ctx.store, directory: ctx.scratch.appendingPathComponent("shards"))
         var grid = GridCollector(classes: d.table.classes, attribute: c.attribute,
                                  values: c.attribute.flatMap { layout.block($0)?.values } ?? ["all"])
-        var done = 0
+        var done = 0, redrawn = 0, belowAfterRetries = 0
         while done < plan.count {
             if ctx.shouldStop() { throw StageInterrupted(stage: ctx.stage) }
             let batch = Array(plan[done..<min(plan.count, done + c.batch)])
-            let cond = layout.batch(batch.map(\.cond))
-            var low: Tensor
-            if c.strategy == "translate" {
-                let real = try DiffusionStages.images(d, rows: batch.map { $0.source! }, resolution: baseRes)
-                low = Img2Img.translate(model: base, sampler: baseSampler, images: real, strength: c.strength,
-                                        cond: cond, seed: c.seed, firstIndex: done)
-            } else {
-                low = baseSampler.sample(model: base, shape: [batch.count, channels, baseRes, baseRes], cond: cond,
-                                         seed: c.seed, firstIndex: done)
+            var images = try draw(batch, guidance: w, seed: c.seed, firstIndex: done)
+            if t > 0, let audit {
+                // Redraw what the auditor does not recognise as its conditioned class. Attempt a uses noise
+                // streams a·plan.count + done + j: disjoint from every first draw and from other batches.
+                var attempt = 0
+                while true {
+                    var bank = ImageBank(channels: images[0].shape[0], height: images[0].shape[1], width: images[0].shape[2])
+                    for img in images { bank.append(img) }
+                    let out = audit(bank)
+                    let rejected = batch.indices.filter { k in
+                        Double(out.scores[k * out.classes + (classIndex[batch[k].label] ?? 0)]) < t
+                    }
+                    if rejected.isEmpty { break }
+                    if attempt == maxRedraws { belowAfterRetries += rejected.count; break }
+                    attempt += 1
+                    redrawn += rejected.count
+                    let again = try draw(rejected.map { batch[$0] }, guidance: w, seed: c.seed,
+                                         firstIndex: attempt * plan.count + done)
+                    for (j, k) in rejected.enumerated() { images[k] = again[j] }
+                }
             }
-            let images = cascade.map { $0.refine(low, cond: cond, channels: channels, seed: c.seed, firstIndex: done) } ?? low
-            let per = images.count / batch.count
             for (k, p) in batch.enumerated() {
-                var img = Tensor(shape: Array(images.shape.dropFirst()), data: Array(images.data[(k * per)..<((k + 1) * per)]))
-                img.withUnsafeMutableBufferPointer { q in for i in q.indices { q[i] = min(1, max(0, (q[i] + 1) * 0.5)) } }
-                let png = try PNGCodec.encode(img)
+                let png = try PNGCodec.encode(images[k])
                 try writer.append(SyntheticSample(index: done + k, png: png, label: p.label, attributes: p.attributes,
-                                                  seed: c.seed, guidance: c.guidance, strategy: c.strategy))
-                grid.offer(img, label: p.label, value: c.attribute.flatMap { p.attributes[$0] } ?? "all")
+                                                  seed: c.seed, guidance: w, strategy: c.strategy))
+                grid.offer(images[k], label: p.label, value: c.attribute.flatMap { p.attributes[$0] } ?? "all")
             }
             done += batch.count
             ctx.progress(step: done, total: plan.count)
@@ -108,7 +212,28 @@ public enum FairSampleStage {
         var outputs: [String: StageOutput] = [:]
         for (i, id) in try writer.finish().enumerated() { outputs[String(format: "shard-%05d", i)] = .object(id) }
         for (name, png) in try grid.pngs() { outputs["grid-" + name] = .bytes(png) }
+        if var record = levers {
+            record.redrawn = redrawn
+            record.belowThresholdAfterRedraws = belowAfterRetries
+            outputs[leversOutput] = .bytes(try record.encoded())
+        }
         return outputs
+    }
+
+    /// The pilot plan: up to `perCell` planned examples of every (class, attribute value) cell of the full
+    /// plan, in plan order (a cell with fewer planned examples repeats them; each repeat gets its own noise).
+    static func pilot(_ plan: [Planned], perCell: Int, attribute: String?) -> [Planned] {
+        var order: [String] = []
+        var byCell: [String: [Planned]] = [:]
+        for p in plan {
+            let key = p.label + "\u{1}" + (attribute.flatMap { p.attributes[$0] } ?? "")
+            if byCell[key] == nil { order.append(key) }
+            byCell[key, default: []].append(p)
+        }
+        return order.flatMap { key in
+            let members = byCell[key]!
+            return (0..<perCell).map { members[$0 % members.count] }
+        }
     }
 
     /// The plan: per_real × (labeled training rows) examples. Each takes its label (and its other

@@ -127,6 +127,38 @@ public struct GeneratorSummary: Equatable, Sendable {
     }
 }
 
+/// metrics.json `levers`: the guidance weight and confidence filter fair-sample used, and what the val
+/// pilot scored for each candidate (`LeverPilot`).
+public struct LeversSummary: Equatable, Sendable {
+    public struct Candidate: Equatable, Sendable {
+        public var guidance: Double
+        public var minConfidence: Double
+        public var score: Double?
+        public var kept: Int
+        public var drawn: Int
+    }
+    public var guidance: Double
+    public var minConfidence: Double
+    public var candidates: [Candidate]
+    public var redrawn: Int
+
+    init?(_ value: JSONValue?) {
+        guard case .object(let o)? = value, let g = MetricStat.number(o["chosen"]?["guidance"]),
+              let t = MetricStat.number(o["chosen"]?["min_confidence"]) else { return nil }
+        guidance = g; minConfidence = t
+        redrawn = Int(MetricStat.number(o["redrawn"]) ?? 0)
+        if case .array(let rows)? = o["candidates"] {
+            candidates = rows.map { r in
+                Candidate(guidance: MetricStat.number(r["guidance"]) ?? .nan, minConfidence: MetricStat.number(r["min_confidence"]) ?? .nan,
+                          score: MetricStat.number(r["score"]), kept: Int(MetricStat.number(r["kept"]) ?? 0),
+                          drawn: Int(MetricStat.number(r["drawn"]) ?? 0))
+            }
+        } else {
+            candidates = []
+        }
+    }
+}
+
 /// One variant (`baseline`, `synthetic_a0.50`, `oversample`, …).
 public struct VariantSummary: Equatable, Sendable {
     public var name: String
@@ -154,6 +186,8 @@ public struct MetricsSummary: Equatable, Sendable {
     public var selection: String?
     /// metrics.json `generator` (the auditor's view of the synthetic images), when present.
     public var generator: GeneratorSummary?
+    /// metrics.json `levers` (guidance and confidence filter chosen on val), when present.
+    public var levers: LeversSummary?
 
     /// Parses metrics.json bytes.
     public init(json bytes: [UInt8]) throws {
@@ -178,6 +212,7 @@ public struct MetricsSummary: Equatable, Sendable {
         selectedAlpha = MetricStat.number(root["selected_alpha"])
         if case .string(let s)? = root["selection"] { selection = s } else { selection = nil }
         generator = GeneratorSummary(root["generator"])
+        levers = LeversSummary(root["levers"])
         var parsed: [VariantSummary] = []
         for (name, v) in variants {
             guard case .object(let splits)? = v["splits"] else {

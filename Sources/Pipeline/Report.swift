@@ -39,6 +39,7 @@ public enum ReportBuilder {
 
         for split in splits { table(&page, metrics, split: split.key, title: split.title) }
         if let g = metrics.generator { generatorTable(&page, g) }
+        if let l = metrics.levers { leversTable(&page, l) }
         page.raw("<h2>Accuracy by group</h2>\n")
         for split in splits { groupCharts(&page, metrics, split: split.key, title: split.title) }
         page.raw("<h2>α sweep</h2>\n")
@@ -87,6 +88,20 @@ public enum ReportBuilder {
             let e = r.stats
             page.raw(cell(e.fidelity) + "<td>\(e.validation)</td>" + cell(e.auditorValidationAccuracy) + cell(e.mmd, 4)
                 + cell(e.memorised) + "</tr>\n")
+        }
+        page.raw("</table>\n")
+    }
+
+    /// The sampling levers: what fair-sample used, and the val pilot's score for each candidate.
+    static func leversTable(_ page: inout HTMLWriter, _ l: LeversSummary) {
+        page.raw("<h2>Sampling levers</h2>\n<p>Guidance weight <b>" + fmt(l.guidance, 2) + "</b>, confidence filter <b>"
+            + fmt(l.minConfidence, 2) + "</b> (" + String(l.redrawn) + " images redrawn). " + escape(LeverPilot.rule) + ".</p>\n")
+        guard !l.candidates.isEmpty else { return }
+        page.raw("<table>\n<tr><th>guidance</th><th>min confidence</th><th>pilot images kept</th><th>mean MMD² to val</th></tr>\n")
+        for c in l.candidates {
+            let chosen = c.guidance == l.guidance && c.minConfidence == l.minConfidence
+            page.raw((chosen ? "<tr class=\"selected\">" : "<tr>") + "<td>" + fmt(c.guidance, 2) + "</td><td>" + fmt(c.minConfidence, 2)
+                + "</td><td>\(c.kept) / \(c.drawn)</td><td>" + (c.score.map { fmt($0, 3) } ?? "– (a cell emptied)") + "</td></tr>\n")
         }
         page.raw("</table>\n")
     }

@@ -25,8 +25,9 @@ public struct RunEstimate: Sendable, Equatable {
 
     public var totalSeconds: Double { stages.reduce(0) { $0 + $1.seconds } }
 
-    /// Estimates `config` for a dataset with `trainRows` labeled training rows and `rows` rows in all.
-    public init(config c: ChainConfig, trainRows: Int, rows: Int) {
+    /// Estimates `config` for a dataset with `trainRows` labeled training rows, `rows` rows in all and
+    /// `cells` (class, fair-sample attribute value) cells among the training rows (the lever pilot's size).
+    public init(config c: ChainConfig, trainRows: Int, rows: Int, cells: Int = 1) {
         let rate = Self.flopsPerSecondPerThread * Double(max(1, c.threads))
         var stages: [(String, Double)] = []
         let d = c.ddpm
@@ -40,8 +41,15 @@ public struct RunEstimate: Sendable, Equatable {
         }
         let s = c.sample
         let images = (Double(trainRows) * s.perReal).rounded()
-        let evals = Double(s.sampler == "ddpm" ? d.timesteps : s.samplingSteps) * (s.guidance == 1 ? 1 : 2)
-        stages.append(("fair-sample", images * evals * (baseForward + upForward) / rate))
+        let steps = Double(s.sampler == "ddpm" ? d.timesteps : s.samplingSteps)
+        // Guidance w ≠ 1 runs each step on the doubled batch [x; x] with [c; ∅]. The full draw is costed at the
+        // dearest candidate weight; the lever pilot draws `pilot_per_cell` images per cell at every weight.
+        func evals(_ w: Double) -> Double { steps * (w == 1 ? 1 : 2) }
+        var sampling = images * (s.guidanceCandidates.map(evals).max() ?? steps)
+        if s.guidanceCandidates.count > 1 || s.minConfidence.count > 1 {
+            sampling += s.guidanceCandidates.map { Double(max(1, cells)) * Double(s.pilotPerCell) * evals($0) }.reduce(0, +)
+        }
+        stages.append(("fair-sample", sampling * (baseForward + upForward) / rate))
         let k = c.classify
         let resolution = c.upsampler?.to ?? d.resolution
         let resnet = Self.resnetForwardFLOPs(resolution: resolution, widths: k.widths)

@@ -84,4 +84,22 @@ import Tensors
         #expect(errs.contains("$.schema: expected const 1"))
         #expect(errs.contains("$.variants.mystery: property not allowed"))
     }
+
+    /// A metrics.json the quick chain wrote with a guidance × confidence sweep (trimmed to one variant and
+    /// two generator cells; produced by `fairgen run` with `sample: {guidance: [1, 2], min_confidence: [0, 0.5]}`)
+    /// validates, including `levers` and the MMD pairs' Mann–Whitney p-values; breaking `levers` is caught.
+    @Test func chainOutputWithLeversIsValid() throws {
+        let doc = try Fixture.json("chain_quick_levers.json") as! [String: Any]
+        #expect(validator.errors(doc) == [])
+        var broken = doc
+        var levers = doc["levers"] as! [String: Any]
+        levers["chosen"] = ["guidance": 1]
+        broken["levers"] = levers
+        #expect(!validator.errors(broken).isEmpty)
+        broken = doc
+        levers = doc["levers"] as! [String: Any]
+        levers["extra"] = 1
+        broken["levers"] = levers
+        #expect(!validator.errors(broken).isEmpty)
+    }
 }
