@@ -1,5 +1,10 @@
 import CKernels
 import Tensors
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// 2-D convolution (cross-correlation, as PyTorch), any kernel / stride / padding, via im2col + GEMM.
 ///
@@ -13,6 +18,10 @@ import Tensors
 /// runs one GEMM per image straight into the output.
 /// Forward caches the input `x` (shared storage, no copy; not with `inference`); backward recomputes the
 /// columns.
+/// A 3×3/stride-1/pad-1 conv (almost every conv of the UNet and ResNet) runs Winograd F(2×2, 3×3) instead
+/// when `winogradEnabled`: 16 GEMMs `[Cout, Cin] × [Cin, tiles]` on transformed weights and inputs — 2.25×
+/// fewer multiply-adds and no im2col — with the exact chain rule through the same transforms in backward
+/// (see the extension below and docs/performance.md, "Winograd").
 public final class Conv2d {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public let weight: Parameter
@@ -24,6 +33,22 @@ public final class Conv2d {
 
     /// Target width (columns) of one chunk GEMM.
     static let targetColumns = 4096
+
+    /// Whether 3×3 / stride-1 / pad-1 convolutions run Winograd F(2×2, 3×3) instead of im2col + GEMM.
+    /// Default true; false when the environment variable `FAIRGEN_WINOGRAD` is `0` (or `false`, `off`,
+    /// `no`) when first read. Set it before layers run (it is read at every forward and backward).
+    nonisolated(unsafe) public static var winogradEnabled: Bool =
+        winogradSetting(environment: getenv("FAIRGEN_WINOGRAD").map { String(cString: $0) })
+
+    /// The `FAIRGEN_WINOGRAD` rule: unset or any other value → on.
+    static func winogradSetting(environment value: String?) -> Bool {
+        guard let value else { return true }
+        return !["0", "false", "off", "no"].contains(value.lowercased())
+    }
+
+    /// This layer's choice, overriding `winogradEnabled` when set (tests compare both paths on one layer
+    /// without touching the process-wide switch other tests read concurrently).
+    public var winograd: Bool?
 
     private var input = Tensor(zeros: [0])
 
@@ -77,6 +102,7 @@ public final class Conv2d {
     public func forward(_ x: Tensor, inference: Bool = false) -> Tensor {
         let g = geometry(x)
         if !inference { input = x }
+        if usesWinograd(height: g.h, width: g.w) { return winogradForward(x, n: g.n, h: g.h, w: g.w) }
         let hw = g.ho * g.wo, kk = inChannels * kernel * kernel, cout = outChannels
         var y = Tensor(zeros: [g.n, cout, g.ho, g.wo])
         let pointwise = isPointwise
@@ -132,6 +158,7 @@ public final class Conv2d {
         let g = geometry(x)
         let hw = g.ho * g.wo, kk = inChannels * kernel * kernel, cout = outChannels
         precondition(dy.shape == [g.n, cout, g.ho, g.wo], "Conv2d.backward: dy \(dy.shape)")
+        if usesWinograd(height: g.h, width: g.w) { return winogradBackward(x, dy, n: g.n, h: g.h, w: g.w) }
         var dx = needsInputGradient ? Tensor(zeros: x.shape) : Tensor(zeros: [0])
         let pointwise = isPointwise
         let shardCount = Shards.count(batch: g.n)
@@ -198,12 +225,19 @@ public final class Conv2d {
                 }
             }
         }}}}}
-        // Shard partial sums into the gradients, in shard order (the same order whatever ran them).
+        addShardGradients(shardCount: shardCount, dbias: dbias, workspace: ws)
+        return dx
+    }
+
+    /// Adds the shards' partial weight gradients (workspace `.weightGrad` slots) and bias gradients
+    /// (`dbias`, shard-major) to the parameter gradients in shard order — the same order whatever ran them.
+    private func addShardGradients(shardCount: Int, dbias: [Double], workspace ws: Workspace) {
+        let count = weight.value.count, cout = outChannels
         weight.grad.withUnsafeMutableBufferPointer { gb in
             let gp = gb.baseAddress!
             for s in 0..<shardCount {
-                let dw = UnsafePointer(ws.buffer(.weightGrad, shard: s, count: cout * kk))
-                Parallel.chunks(cout * kk, minWork: 65_536) { r in
+                let dw = UnsafePointer(ws.buffer(.weightGrad, shard: s, count: count))
+                Parallel.chunks(count, minWork: 65_536) { r in
                     for i in r { gp[i] += dw[i] }
                 }
             }
@@ -215,11 +249,143 @@ public final class Conv2d {
                 bias.grad.data[co] += Float(sum)
             }
         }
-        return dx
     }
 
     /// out[r] += Σ_i rows[r, i] in Double.
     private static func addRowSums(_ p: UnsafePointer<Float>, rows: Int, width: Int, into out: UnsafeMutablePointer<Double>) {
         for r in 0..<rows { out[r] += fg_sum(p + r &* width, width) }
+    }
+}
+
+// MARK: - Winograd F(2×2, 3×3)
+
+/// Winograd F(2×2, 3×3) (Lavin & Gray 2015) for 3×3 / stride-1 / pad-1 convolutions.
+///
+/// The output is cut into 2×2 tiles (a partial last tile for an odd H or W); tile (ty, tx) reads the 4×4
+/// zero-padded input patch at (2ty−1, 2tx−1). With U = G·g·Gᵀ (weights), V = Bᵀ·d·B (input patches) and
+/// M = U ⊙ V summed over input channels, y = Aᵀ·M·A: per transform element ξ = 0…15 the channel sum is one
+/// GEMM M[ξ] = U[ξ]·V[ξ] (`[Cout, Cin] × [Cin, tiles]`), 16 multiply-adds per 4 outputs instead of 36.
+/// Backward is the exact chain rule through those steps — dM = A·dY·Aᵀ, dV[ξ] = U[ξ]ᵀ·dM[ξ],
+/// dx = Σ B·dV·Bᵀ over the overlapping patches, dU[ξ] = dM[ξ]·V[ξ]ᵀ, dg = Gᵀ·dU·G — so the gradients are
+/// those of the function the forward computes. The transforms are C (`CKernels/winograd.c`).
+///
+/// Layout per chunk of b images with T = b·⌈H/2⌉·⌈W/2⌉ tiles: U `[16, Cout, Cin]` (once per call, shared by
+/// the shards), V `[16, Cin, T]`, M `[16, Cout, T]`. Backward recomputes V from the cached input rather than
+/// keeping it from the forward (it is 16/9 × the input's im2col columns; peak memory matters more).
+/// Results differ from im2col's in the last bits (other rounding: a few ulp of the largest terms); they are
+/// the same for any thread count, like im2col's (batch shards, shard-ordered weight-gradient sums).
+extension Conv2d {
+    /// Target tiles (GEMM width) per chunk: 1024 tiles = 4096 output pixels, the width of an im2col chunk.
+    static let winogradTargetTiles = 1024
+    /// Largest V or M buffer of one chunk (floats, 16 MB): bounds the workspace for wide layers.
+    static let winogradMaxFloats = 1 << 22
+
+    /// Whether a forward/backward on H×W images takes the Winograd path.
+    func usesWinograd(height: Int, width: Int) -> Bool {
+        kernel == 3 && stride == 1 && padding == 1 && (winograd ?? Conv2d.winogradEnabled)
+    }
+
+    /// Images per chunk for `tilesPerImage` tiles: about `winogradTargetTiles` tiles, at least one image.
+    private func winogradChunk(images n: Int, tilesPerImage tpi: Int) -> Int {
+        let widest = Swift.max(inChannels, outChannels)
+        let tiles = Swift.min(Conv2d.winogradTargetTiles, Conv2d.winogradMaxFloats / (16 * widest))
+        return Swift.max(1, Swift.min(n, tiles / tpi))
+    }
+
+    /// U = G·g·Gᵀ of the current weights into the workspace (slot of shard 0, read by every shard).
+    private func transformedWeights(_ ws: Workspace) -> UnsafePointer<Float> {
+        let u = ws.buffer(.transformedWeights, shard: 0, count: 16 * outChannels * inChannels)
+        weight.value.withUnsafeBufferPointer { fg_winograd_weight($0.baseAddress!, u, outChannels, inChannels) }
+        return UnsafePointer(u)
+    }
+
+    fileprivate func winogradForward(_ x: Tensor, n: Int, h: Int, w: Int) -> Tensor {
+        let cin = inChannels, cout = outChannels, hw = h * w
+        let tpi = ((h + 1) / 2) * ((w + 1) / 2)
+        let chunk = winogradChunk(images: n, tilesPerImage: tpi)
+        var y = Tensor(zeros: [n, cout, h, w])
+        let ws = Workspace.current
+        let u = transformedWeights(ws)
+        let biasValues = bias?.value.data ?? []
+        let hasBias = bias != nil
+        x.withUnsafeBufferPointer { xb in
+        y.withUnsafeMutableBufferPointer { yb in
+        biasValues.withUnsafeBufferPointer { bb in
+            let xp = xb.baseAddress!, yp = yb.baseAddress!, bp = hasBias ? bb.baseAddress : nil
+            Shards.run(batch: n, work: n * cout * hw * cin * 4) { shard, images in
+                let v = ws.buffer(.columns, shard: shard, count: 16 * cin * chunk * tpi)
+                let m = ws.buffer(.staging, shard: shard, count: 16 * cout * chunk * tpi)
+                var start = images.lowerBound
+                while start < images.upperBound {
+                    let b = Swift.min(chunk, images.upperBound - start), t = b * tpi
+                    for j in 0..<b {
+                        fg_winograd_input(xp + (start + j) * cin * hw, cin, h, w, v + j * tpi, t, cin * t)
+                    }
+                    for xi in 0..<16 {
+                        BLAS.gemm(m: cout, n: t, k: cin, a: u + xi * cout * cin, b: v + xi * cin * t, c: m + xi * cout * t)
+                    }
+                    for j in 0..<b {
+                        fg_winograd_output(m + j * tpi, t, cout * t, yp + (start + j) * cout * hw, cout, h, w, bp)
+                    }
+                    start += b
+                }
+            }
+        }}}
+        return y
+    }
+
+    fileprivate func winogradBackward(_ x: Tensor, _ dy: Tensor, n: Int, h: Int, w: Int) -> Tensor {
+        let cin = inChannels, cout = outChannels, hw = h * w
+        let tpi = ((h + 1) / 2) * ((w + 1) / 2)
+        let chunk = winogradChunk(images: n, tilesPerImage: tpi)
+        let needDx = needsInputGradient
+        var dx = needDx ? Tensor(zeros: x.shape) : Tensor(zeros: [0])
+        let shardCount = Shards.count(batch: n)
+        var dbias = [Double](repeating: 0, count: shardCount * cout)
+        let ws = Workspace.current
+        let u = needDx ? transformedWeights(ws) : nil
+        x.withUnsafeBufferPointer { xb in
+        dy.withUnsafeBufferPointer { dyb in
+        dx.withUnsafeMutableBufferPointer { dxb in
+        dbias.withUnsafeMutableBufferPointer { dbb in
+            let xp = xb.baseAddress!, dyp = dyb.baseAddress!, dxp = dxb.baseAddress, dbp = dbb.baseAddress!
+            Shards.run(batch: n, work: 2 * n * cout * hw * cin * 4) { shard, images in
+                let du = ws.buffer(.transformedWeightGrad, shard: shard, count: 16 * cout * cin)
+                let v = ws.buffer(.columns, shard: shard, count: 16 * cin * chunk * tpi)
+                let dm = ws.buffer(.staging, shard: shard, count: 16 * cout * chunk * tpi)
+                let db = dbp + shard * cout
+                var first = true
+                var start = images.lowerBound
+                while start < images.upperBound {
+                    let b = Swift.min(chunk, images.upperBound - start), t = b * tpi
+                    for j in 0..<b {
+                        let dyj = dyp + (start + j) * cout * hw
+                        Conv2d.addRowSums(dyj, rows: cout, width: hw, into: db)
+                        fg_winograd_output_backward(dyj, cout, h, w, dm + j * tpi, t, cout * t)
+                        fg_winograd_input(xp + (start + j) * cin * hw, cin, h, w, v + j * tpi, t, cin * t)
+                    }
+                    // dU[ξ] (+)= dM[ξ] · V[ξ]ᵀ
+                    for xi in 0..<16 {
+                        BLAS.gemm(transB: true, m: cout, n: cin, k: t, a: dm + xi * cout * t, b: v + xi * cin * t,
+                                  beta: first ? 0 : 1, c: du + xi * cout * cin)
+                    }
+                    first = false
+                    if let u {
+                        // dV[ξ] = U[ξ]ᵀ · dM[ξ] into V's buffer (V is no longer needed).
+                        for xi in 0..<16 {
+                            BLAS.gemm(transA: true, m: cin, n: t, k: cout, a: u + xi * cout * cin,
+                                      b: dm + xi * cout * t, c: v + xi * cin * t)
+                        }
+                        for j in 0..<b {
+                            fg_winograd_input_backward(v + j * tpi, t, cin * t, dxp! + (start + j) * cin * hw, cin, h, w)
+                        }
+                    }
+                    start += b
+                }
+                fg_winograd_weight_backward(du, ws.buffer(.weightGrad, shard: shard, count: cout * cin * 9), cout, cin)
+            }
+        }}}}
+        addShardGradients(shardCount: shardCount, dbias: dbias, workspace: ws)
+        return dx
     }
 }

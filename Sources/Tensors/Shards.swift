@@ -51,8 +51,9 @@ public enum Shards {
 
 /// Scratch memory shared by every layer that runs on one thread: one set of buffers per shard, each grown
 /// to the largest size any layer asked for and then reused (im2col columns, GEMM staging, partial weight
-/// gradients, attention scores). Layers run one at a time on a thread, so they can share it; a layer's
-/// shards use disjoint slots. Each calling thread gets its own workspace, kept until the thread ends.
+/// gradients, attention scores, Winograd transforms). Layers run one at a time on a thread, so they can
+/// share it; a layer's shards use disjoint slots. Each calling thread gets its own workspace, kept until
+/// the thread ends.
 public final class Workspace {
     /// What a buffer is used for; buffers of different roles of one shard may be used at the same time.
     public enum Role: Int, CaseIterable, Sendable {
@@ -66,6 +67,11 @@ public final class Workspace {
         case scores
         /// Attention score gradients of one (sample, head).
         case scoresGrad
+        /// A conv layer's Winograd-transformed weights `[16, Cout, Cin]`; the slot of shard 0, computed
+        /// before the shards start and read by all of them.
+        case transformedWeights
+        /// One shard's partial gradient of the Winograd-transformed weights `[16, Cout, Cin]`.
+        case transformedWeightGrad
     }
 
     // Fixed-size slot tables (raw memory, not arrays): shards fill their own slots from different threads.

@@ -83,6 +83,30 @@ void fg_groupnorm_backward(const float *x, const float *dy, float *dx, size_t ch
 void fg_adam(float *x, float *m, float *v, const float *g, size_t n, float w1, float b2, float w2,
              float inv_bc2_sqrt, float eps, float step_size, float l2, float shrink);
 
+// Winograd F(2×2, 3×3) for 3×3 / stride-1 / pad-1 convolutions (winograd.c; one portable implementation).
+// A transformed array holds 16 planes, ξ = 4·i + j for element (i, j) of a 4×4 tile; value (ξ, row r,
+// column t) is at p[ξ·stride16 + r·ld + t]. An image [channels, h, w] (any h, w ≥ 1) has ⌈h/2⌉·⌈w/2⌉
+// tiles, row-major; tile (ty, tx) covers outputs (2ty…2ty+1, 2tx…2tx+1) and reads the zero-padded input
+// patch at rows 2ty−1…2ty+2, columns 2tx−1…2tx+2. Every channel is independent.
+
+/// u[ξ][o][c] = (G·g[o][c]·Gᵀ)[ξ] for weights g [cout][cin][3][3].
+void fg_winograd_weight(const float *g, float *u, size_t cout, size_t cin);
+/// The adjoint of fg_winograd_weight: dg[o][c] = Gᵀ·du[·][o][c]·G (overwrites dg [cout][cin][3][3]).
+void fg_winograd_weight_backward(const float *du, float *dg, size_t cout, size_t cin);
+/// V = Bᵀ·d·B of every tile of every channel of image x; row r of v is channel r.
+void fg_winograd_input(const float *x, size_t channels, size_t h, size_t w, float *v, size_t ld, size_t stride16);
+/// The adjoint of fg_winograd_input: dx = Σ over tiles of B·dV·Bᵀ on each tile's patch, padding dropped
+/// (overwrites dx [channels, h, w]).
+void fg_winograd_input_backward(const float *dv, size_t ld, size_t stride16, float *dx,
+                                size_t channels, size_t h, size_t w);
+/// y = Aᵀ·M·A (+ bias[c] when bias is not NULL) of every tile, outputs past the image dropped
+/// (overwrites y [channels, h, w]).
+void fg_winograd_output(const float *m, size_t ld, size_t stride16, float *y,
+                        size_t channels, size_t h, size_t w, const float *bias);
+/// The adjoint of fg_winograd_output (without the bias): dM = A·dY·Aᵀ per tile, dropped outputs taken as 0.
+void fg_winograd_output_backward(const float *dy, size_t channels, size_t h, size_t w,
+                                 float *dm, size_t ld, size_t stride16);
+
 #ifdef __cplusplus
 }
 #endif
