@@ -105,6 +105,9 @@ public enum Chain {
             let rows = try DatasetObject.decode(store.objects.read(dataset)).table.rows
             let trainRows = rows.filter { $0.split == .train && $0.isLabeled }.count
             options.logger.notice("\(manifest.name): \(RunEstimate(config: config, trainRows: trainRows, rows: rows.count).summary)")
+            if config.classify.oversampleBy == nil, config.classify.baselines.contains(where: { $0.hasSuffix("oversample") }) {
+                options.logger.notice("\(manifest.name): oversampling left out: no attribute or domain_column to resample over")
+            }
             guard (Double(trainRows) * config.sample.perReal).rounded() >= 1 else {
                 throw PipelineError("pipeline.sample.per_real \(config.sample.perReal) × \(trainRows) labeled training rows "
                                     + "rounds to no synthetic image; raise per_real or add labeled train rows")
