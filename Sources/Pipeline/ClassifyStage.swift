@@ -32,8 +32,11 @@ public enum ClassifyStage {
         var threads: Int
     }
 
-    /// Stage name of one variant × seed, e.g. `classify-synthetic_a0.50-seed1`.
-    public static func stageName(_ variant: Variant, seed: Int) -> String { "classify-\(variant.name)-seed\(seed)" }
+    /// Stage name of one variant × seed, e.g. `classify-synthetic_a0.50-seed1`; a stacked variant's `+`
+    /// (not allowed in stage names) becomes `-`: `classify-synthetic_a0.50-heuristic-seed1`.
+    public static func stageName(_ variant: Variant, seed: Int) -> String {
+        "classify-\(variant.name.replacingOccurrences(of: "+", with: "-"))-seed\(seed)"
+    }
 
     /// The splits whose scores are kept, in order.
     public static let scoredSplits: [Split] = [.val, .testID, .testOOD]

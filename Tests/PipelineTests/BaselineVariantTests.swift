@@ -3,6 +3,7 @@ import Testing
 @testable import Classifier
 @testable import Datasets
 @testable import Pipeline
+@testable import Store
 import Tensors
 
 /// Which baselines a run trains and what they resample or augment: the oversampling grouping rule
@@ -83,6 +84,11 @@ import Tensors
             "synthetic_a0.50+heuristic", "synthetic_a0.25+heuristic",
             "synthetic_a0.50+oversample", "synthetic_a0.25+oversample", "focal",
         ])
+        // Every variant has a valid, distinct stage name ('+' is not allowed in one).
+        let stages = c.variants.map { ClassifyStage.stageName($0, seed: 4) }
+        for name in stages { #expect(throws: Never.self) { try Store.validateStageName(name) } }
+        #expect(Set(stages).count == stages.count)
+        #expect(stages.contains("classify-synthetic_a0.25-oversample-seed4"))
         let stacked = Variant.syntheticOversample(alpha: 0.25)
         #expect(stacked.usesSynthetic && stacked.usesOversample && !stacked.usesHeuristic && stacked.syntheticAlpha == 0.25)
         #expect(Variant.syntheticHeuristic(alpha: 0.5).usesHeuristic && !Variant.heuristic.usesSynthetic)
