@@ -28,13 +28,18 @@ public struct ClassifierSettings: Codable, Sendable, Equatable {
     public var momentum: Float = 0.9
     public var weightDecay: Float = 5e-4
     public var warmupEpochs = 1
+    /// `focal` applies to every head kind: softmax focal for single labels, its soft-target form
+    /// (−Σₖ yₖ(1−pₖ)^γ log pₖ) for soft labels, sigmoid focal per binary head for multi-label.
     public var loss: Loss = .crossEntropy
     public var focalGamma: Float = 2
     /// Probability α of drawing a real example (1 = real only).
     public var alpha: Double = 1
-    /// Resample so every attribute value is equally frequent (the `oversample` baseline).
+    /// Resample the real examples so every group value (`LabeledImages.groups`) is equally frequent (the
+    /// `oversample` baseline; with α < 1, `synthetic+oversample`: the real share of each batch walks the
+    /// balanced order).
     public var oversample = false
-    public var augment: HeuristicAugment.Policy? = nil
+    /// Heuristic augmentation applied in order to every training example, real or synthetic (empty: none).
+    public var augment: [HeuristicAugment.Policy] = []
     public var seed: UInt64 = 0
     public init() {}
 }
@@ -87,37 +92,26 @@ public enum ClassifierTrainer {
         let real = real.labeledOnly()
         let synthetic = synthetic?.labeledOnly()
         precondition(real.count > 0 || config.alpha == 0, "classifier: no labeled real examples")
-        let alpha = (synthetic?.count ?? 0) > 0 ? config.alpha : 1
         let stepsPerEpoch = max(1, (real.count + config.batch - 1) / config.batch)
         let totalSteps = stepsPerEpoch * config.epochs
         let optimizer = SGD(parameters: network.parameters, learningRate: config.learningRate,
                             momentum: config.momentum, weightDecay: config.weightDecay, nesterov: false)
         let schedule = LRSchedule.warmupCosine(peak: config.learningRate, warmupSteps: config.warmupEpochs * stepsPerEpoch,
                                                totalSteps: totalSteps, floor: 0)
-        let source = Sampling.MixedSource(realCount: real.count, syntheticCount: synthetic?.count ?? 0,
-                                          alpha: alpha, seed: config.seed &+ 0x5EED)
-        let augment = config.augment.map { HeuristicAugment(policy: $0) }
+        let source = mixedSource(config, real: real, synthetic: synthetic)
+        let augment = config.augment.isEmpty ? nil : HeuristicAugment(policies: config.augment)
         let root = RNG(seed: config.seed)
 
         var history: [EpochRecord] = []
         var best: (score: Double, epoch: Int, state: [(name: String, tensor: Tensor)])? = nil
         var step = 0
         for epoch in 0..<config.epochs {
-            // The oversample baseline walks a balanced order; everything else draws through the α mix.
-            let balanced = config.oversample
-                ? Sampling.balancedOrder(groups: real.groups, count: stepsPerEpoch * config.batch,
-                                         seed: config.seed &+ UInt64(epoch) &* 7919)
-                : []
+            var plan = EpochPlan(config: config, real: real, source: source, epoch: epoch, stepsPerEpoch: stepsPerEpoch)
             var lossSum = 0.0
             network.training = true
-            for s in 0..<stepsPerEpoch {
+            for _ in 0..<stepsPerEpoch {
                 if shouldStop() { throw Stopped() }
-                var picks: [Sampling.Pick]
-                if config.oversample && !balanced.isEmpty {
-                    picks = balanced[(s * config.batch)..<min(balanced.count, (s + 1) * config.batch)].map { .real($0) }
-                } else {
-                    picks = source.batch(step: step, size: config.batch)
-                }
+                let picks = plan.next(step: step)
                 let stepRNG = root.split(UInt64(step))
                 let (x, targets) = assemble(picks, real: real, synthetic: synthetic, augment: augment, rng: stepRNG)
                 optimizer.learningRate = schedule.lr(at: step)
@@ -142,6 +136,14 @@ public enum ClassifierTrainer {
         network.training = false
         return TrainedClassifier(network: network, history: history, bestEpoch: best?.epoch ?? -1,
                                  bestValScore: best?.score ?? .nan)
+    }
+
+    /// The α mix the trainer draws from (`real` and `synthetic` already reduced to labeled examples);
+    /// α is 1 when there is no synthetic example.
+    static func mixedSource(_ config: ClassifierSettings, real: LabeledImages, synthetic: LabeledImages?) -> Sampling.MixedSource {
+        let alpha = (synthetic?.count ?? 0) > 0 ? config.alpha : 1
+        return Sampling.MixedSource(realCount: real.count, syntheticCount: synthetic?.count ?? 0,
+                                    alpha: alpha, seed: config.seed &+ 0x5EED)
     }
 
     /// Builds one batch from the picks; example `b` is augmented with `rng.split(b)`.
@@ -199,11 +201,50 @@ public enum ClassifierTrainer {
                 ? Losses.focal(logits: logits, targets: y, gamma: config.focalGamma)
                 : Losses.crossEntropy(logits: logits, targets: y)
         case .soft(let p, let k):
-            return Losses.crossEntropy(logits: logits, probabilities: Tensor(shape: [p.count / k, k], data: p))
+            let q = Tensor(shape: [p.count / k, k], data: p)
+            return config.loss == .focal
+                ? Losses.focal(logits: logits, probabilities: q, gamma: config.focalGamma)
+                : Losses.crossEntropy(logits: logits, probabilities: q)
         case .multi(let v, let m, let k):
             let n = v.count / k
-            return Losses.bceWithLogits(logits: logits, targets: Tensor(shape: [n, k], data: v),
-                                        mask: Tensor(shape: [n, k], data: m))
+            let y = Tensor(shape: [n, k], data: v), mask = Tensor(shape: [n, k], data: m)
+            // No α class weight (α = −1): the softmax heads' focal loss has none either, and the paper
+            // names only Lin et al.'s modulating factor.
+            return config.loss == .focal
+                ? Losses.sigmoidFocal(logits: logits, targets: y, mask: mask, gamma: config.focalGamma, alpha: -1)
+                : Losses.bceWithLogits(logits: logits, targets: y, mask: mask)
+        }
+    }
+
+    /// Which examples each step of one epoch trains on. Without `oversample`, the α mix of `source`.
+    /// With it, every real pick of the mix is replaced by the next entry of an order over the real
+    /// examples in which every group value is equally frequent (`Sampling.balancedOrder`); at α = 1
+    /// that is the whole batch. Rows of unknown group (−1) are left out of the balanced order; when
+    /// no row has a group the mix is used unchanged.
+    struct EpochPlan {
+        let source: Sampling.MixedSource
+        let batch: Int
+        let balanced: [Int]
+        var cursor = 0
+
+        init(config: ClassifierSettings, real: LabeledImages, source: Sampling.MixedSource, epoch: Int, stepsPerEpoch: Int) {
+            self.source = source
+            batch = config.batch
+            balanced = config.oversample
+                ? Sampling.balancedOrder(groups: real.groups, count: stepsPerEpoch * config.batch,
+                                         seed: config.seed &+ UInt64(epoch) &* 7919)
+                : []
+        }
+
+        /// The picks of global training step `step`.
+        mutating func next(step: Int) -> [Sampling.Pick] {
+            let mixed = source.batch(step: step, size: batch)
+            guard !balanced.isEmpty else { return mixed }
+            return mixed.map { pick in
+                guard case .real = pick else { return pick }
+                defer { cursor += 1 }
+                return .real(balanced[cursor % balanced.count])
+            }
         }
     }
 }

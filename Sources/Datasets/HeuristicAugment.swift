@@ -1,7 +1,7 @@
 import Tensors
 
-/// The paper's heuristic augmentation baselines (Ktena et al., Methods), one policy per modality, plus
-/// RandAugment as an option. Every op works on one image `[C, H, W]` in [0, 1] and draws its randomness
+/// The paper's heuristic augmentation baselines (Ktena et al., Methods): the per-modality lists the paper
+/// calls "ImageNet augmentations", RandAugment, and stacks of them (RandAugment+ImageNet). Every op works on one image `[C, H, W]` in [0, 1] and draws its randomness
 /// from the caller's `RNG`, so a batch is reproducible from (seed, step, index).
 public struct HeuristicAugment: Sendable, Equatable {
     public enum Policy: String, Sendable, Codable, CaseIterable {
@@ -14,13 +14,49 @@ public struct HeuristicAugment: Sendable, Equatable {
         case dermatology
         /// RandAugment: `randAugmentOps` random ops at magnitude `randAugmentMagnitude` (of 10).
         case randaugment
+        /// Standard ImageNet training augmentation (the `generic` modality's "ImageNet" list): random
+        /// resized crop (area 8–100 %, aspect ratio 3/4–4/3, resized back), horizontal flip, and brightness,
+        /// contrast and saturation jitter by factors in [0.6, 1.4].
+        case imagenet
     }
 
-    public var policy: Policy
+    /// The policies applied in order (each draws from the same RNG stream, so a stack is reproducible too).
+    public var policies: [Policy]
     public var randAugmentOps = 2
     public var randAugmentMagnitude = 9
 
-    public init(policy: Policy) { self.policy = policy }
+    /// The first (for one policy: the only) policy.
+    public var policy: Policy { policies[0] }
+
+    public init(policy: Policy) { self.policies = [policy] }
+
+    public init(policies: [Policy]) {
+        precondition(!policies.isEmpty, "HeuristicAugment: no policy")
+        self.policies = policies
+    }
+
+    /// The paper's "ImageNet augmentations" of a manifest modality (Ktena et al., Methods, heuristic
+    /// augmentation): histopathology's colour jitter, the radiology and dermatology lists; `generic`
+    /// gets the standard ImageNet training list.
+    public static func imagenetPolicy(for modality: Modality) -> Policy {
+        switch modality {
+        case .histopathology: return .histopathology
+        case .radiology: return .radiology
+        case .dermatology: return .dermatology
+        case .generic: return .imagenet
+        }
+    }
+
+    /// The policies of a `pipeline.classifier.augment` setting for a modality: `imagenet` → the modality's
+    /// list; `randaugment` → RandAugment; `randaugment+imagenet` → the modality's list, then RandAugment
+    /// (geometry and colour first, as torchvision's RandomResizedCrop/flip precede RandAugment).
+    public static func policies(_ setting: AugmentSetting, modality: Modality) -> [Policy] {
+        switch setting {
+        case .imagenet: return [imagenetPolicy(for: modality)]
+        case .randaugment: return [.randaugment]
+        case .randaugmentImagenet: return [imagenetPolicy(for: modality), .randaugment]
+        }
+    }
 
     /// The policy the paper used for a manifest modality (`generic` gets the dermatology set without rotation
     /// being special: it is the most general of the three).
@@ -32,14 +68,51 @@ public struct HeuristicAugment: Sendable, Equatable {
         }
     }
 
-    /// One augmented copy of `image`.
+    /// One augmented copy of `image`: every policy in order.
     public func apply(_ image: Tensor, rng: inout RNG) -> Tensor {
+        var x = image
+        for p in policies { x = apply(p, x, &rng) }
+        return x
+    }
+
+    func apply(_ policy: Policy, _ image: Tensor, _ rng: inout RNG) -> Tensor {
         switch policy {
         case .histopathology: return histopathology(image, &rng)
         case .radiology: return radiology(image, &rng)
         case .dermatology: return dermatology(image, &rng)
         case .randaugment: return randAugment(image, &rng)
+        case .imagenet: return imagenet(image, &rng)
         }
+    }
+
+    /// The source box of a random resized crop (torchvision's `RandomResizedCrop.get_params`: up to ten
+    /// draws of area fraction in `scale` and log-uniform aspect ratio in `ratio`; the whole image if none fits).
+    static func resizedCropBox(height h: Int, width w: Int, scale: ClosedRange<Float> = 0.08...1,
+                               ratio: ClosedRange<Float> = 0.75...(4.0 / 3), rng: inout RNG)
+        -> (top: Float, left: Float, height: Float, width: Float) {
+        let area = Float(h * w)
+        for _ in 0..<10 {
+            let target = area * (scale.lowerBound + (scale.upperBound - scale.lowerBound) * rng.uniform())
+            let logRatio = logf(ratio.lowerBound) + (logf(ratio.upperBound) - logf(ratio.lowerBound)) * rng.uniform()
+            let r = expf(logRatio)
+            let cw = (target * r).squareRoot(), ch = (target / r).squareRoot()
+            if cw <= Float(w), ch <= Float(h), cw >= 1, ch >= 1 {
+                return (rng.uniform() * (Float(h) - ch), rng.uniform() * (Float(w) - cw), ch, cw)
+            }
+        }
+        return (0, 0, Float(h), Float(w))
+    }
+
+    func imagenet(_ image: Tensor, _ rng: inout RNG) -> Tensor {
+        let (h, w) = (image.shape[1], image.shape[2])
+        let box = Self.resizedCropBox(height: h, width: w, rng: &rng)
+        var x = Geometry.warp(image, .crop(top: box.top, left: box.left, cropHeight: box.height, cropWidth: box.width,
+                                           height: h, width: w), edge: .clamp)
+        if rng.uniform() < 0.5 { x = ImageOps.flipHorizontal(x) }
+        ColorOps.scale(&x, by: uniform(&rng, 0.6, 1.4))
+        ColorOps.adjustContrast(&x, factor: uniform(&rng, 0.6, 1.4))
+        ColorOps.adjustSaturation(&x, factor: uniform(&rng, 0.6, 1.4))
+        return x
     }
 
     static let dermatologyBlurSigmas: [Float] = [0.001, 0.01, 0.1, 1, 3, 5, 7]
@@ -89,33 +162,58 @@ public struct HeuristicAugment: Sendable, Equatable {
         return k
     }
 
+    /// One RandAugment op as drawn: its index in `randAugmentOpNames`, the sign of its magnitude, and for
+    /// `translate` whether it moves vertically.
+    struct RandAugmentStep: Equatable {
+        var op: Int
+        var sign: Float
+        var vertical: Bool
+    }
+
+    /// RandAugment's op list (Cubuk et al. 2020, without the ops that need a full-range colour model).
+    static let randAugmentOpNames = ["identity", "autocontrast", "rotate", "solarize", "color", "posterize",
+                                     "contrast", "brightness", "shear_x", "shear_y", "translate"]
+
+    /// The `randAugmentOps` ops of one image, each drawn uniformly with a random sign.
+    func randAugmentSteps(_ rng: inout RNG) -> [RandAugmentStep] {
+        (0..<randAugmentOps).map { _ in
+            let sign: Float = rng.uniform() < 0.5 ? -1 : 1
+            let op = rng.int(below: Self.randAugmentOpNames.count)
+            return RandAugmentStep(op: op, sign: sign, vertical: op == 10 && rng.uniform() < 0.5)
+        }
+    }
+
+    /// One op at magnitude `magnitude` (of 10): rotation ±30°·M/10, colour/contrast/brightness factor
+    /// 1 ± 0.9·M/10, shear ±0.3·M/10, translation ±0.45·M/10 of half the side, solarize threshold 1 − M/10,
+    /// posterize to 8 − round(4·M/10) bits.
+    static func randAugmentOp(_ step: RandAugmentStep, _ image: Tensor, magnitude: Int) -> Tensor {
+        let (h, w) = (image.shape[1], image.shape[2])
+        let m = Float(magnitude) / 10, sign = step.sign
+        var x = image
+        switch step.op {
+        case 0: break                                                         // identity
+        case 1: x = autoContrast(x)
+        case 2: x = Geometry.warp(x, .rotation(degrees: sign * 30 * m, height: h, width: w), edge: .zero)
+        case 3: x = solarize(x, threshold: 1 - m)
+        case 4: ColorOps.adjustSaturation(&x, factor: 1 + sign * 0.9 * m)
+        case 5: x = posterize(x, bits: 8 - Int((4 * m).rounded()))
+        case 6: ColorOps.adjustContrast(&x, factor: 1 + sign * 0.9 * m)
+        case 7: ColorOps.scale(&x, by: 1 + sign * 0.9 * m)
+        case 8: x = Geometry.warp(x, .shearTranslate(sx: sign * 0.3 * m, sy: 0, tx: 0, ty: 0, height: h, width: w), edge: .zero)
+        case 9: x = Geometry.warp(x, .shearTranslate(sx: 0, sy: sign * 0.3 * m, tx: 0, ty: 0, height: h, width: w), edge: .zero)
+        default:
+            let t = sign * 0.45 * m * Float(w) / 2
+            x = step.vertical
+                ? Geometry.warp(x, .shearTranslate(sx: 0, sy: 0, tx: 0, ty: t, height: h, width: w), edge: .zero)
+                : Geometry.warp(x, .shearTranslate(sx: 0, sy: 0, tx: t, ty: 0, height: h, width: w), edge: .zero)
+        }
+        return x
+    }
+
     /// RandAugment (Cubuk et al. 2020): `randAugmentOps` ops drawn uniformly, each at magnitude M/10 with a
     /// random sign where the op has one.
     func randAugment(_ image: Tensor, _ rng: inout RNG) -> Tensor {
-        let (h, w) = (image.shape[1], image.shape[2])
-        let m = Float(randAugmentMagnitude) / 10
-        var x = image
-        for _ in 0..<randAugmentOps {
-            let sign: Float = rng.uniform() < 0.5 ? -1 : 1
-            switch rng.int(below: 11) {
-            case 0: break                                                         // identity
-            case 1: x = Self.autoContrast(x)
-            case 2: x = Geometry.warp(x, .rotation(degrees: sign * 30 * m, height: h, width: w), edge: .zero)
-            case 3: x = Self.solarize(x, threshold: 1 - m)
-            case 4: ColorOps.adjustSaturation(&x, factor: 1 + sign * 0.9 * m)
-            case 5: x = Self.posterize(x, bits: 8 - Int((4 * m).rounded()))
-            case 6: ColorOps.adjustContrast(&x, factor: 1 + sign * 0.9 * m)
-            case 7: ColorOps.scale(&x, by: 1 + sign * 0.9 * m)
-            case 8: x = Geometry.warp(x, .shearTranslate(sx: sign * 0.3 * m, sy: 0, tx: 0, ty: 0, height: h, width: w), edge: .zero)
-            case 9: x = Geometry.warp(x, .shearTranslate(sx: 0, sy: sign * 0.3 * m, tx: 0, ty: 0, height: h, width: w), edge: .zero)
-            default:
-                let t = sign * 0.45 * m * Float(w) / 2
-                x = rng.uniform() < 0.5
-                    ? Geometry.warp(x, .shearTranslate(sx: 0, sy: 0, tx: t, ty: 0, height: h, width: w), edge: .zero)
-                    : Geometry.warp(x, .shearTranslate(sx: 0, sy: 0, tx: 0, ty: t, height: h, width: w), edge: .zero)
-            }
-        }
-        return x
+        randAugmentSteps(&rng).reduce(image) { Self.randAugmentOp($1, $0, magnitude: randAugmentMagnitude) }
     }
 
     /// Stretches each channel to span [0, 1].
@@ -151,3 +249,9 @@ public struct HeuristicAugment: Sendable, Equatable {
 
     func uniform(_ rng: inout RNG, _ lo: Float, _ hi: Float) -> Float { lo + (hi - lo) * rng.uniform() }
 }
+
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif

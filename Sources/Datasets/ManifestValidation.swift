@@ -295,13 +295,14 @@ struct ManifestReader {
             p.mix = c
         }
         if let n = keys["classifier"] {
-            let k = try mapping(n, "pipeline.classifier", allowed: ["arch", "epochs", "batch", "seeds", "baselines"])
+            let k = try mapping(n, "pipeline.classifier", allowed: ["arch", "epochs", "batch", "seeds", "baselines", "augment"])
             var c = ClassifierConfig()
             if let v = k["arch"] {
                 let arch = try enumValue(v, "pipeline.classifier.arch", ClassifierArch.self)
-                // Only ResNet-18 is built; refusing the others here beats failing after the generator trained.
-                guard arch == .resnet18 else {
-                    throw fail("pipeline.classifier.arch", found: quoted(arch.rawValue), expected: "resnet18 (resnet34 and resnet50 are not built yet)")
+                // ResNet-50 (bottleneck blocks) is not built; refusing it here beats failing after the generator trained.
+                guard arch != .resnet50 else {
+                    throw fail("pipeline.classifier.arch", found: quoted(arch.rawValue),
+                               expected: "resnet18 or resnet34 (resnet50, with bottleneck blocks, is not built yet)")
                 }
                 c.arch = arch
             }
@@ -319,6 +320,7 @@ struct ManifestReader {
                 }
                 c.baselines = out
             }
+            if let v = k["augment"] { c.augment = try enumValue(v, "pipeline.classifier.augment", AugmentSetting.self) }
             p.classifier = c
         }
         if let n = keys["evaluate"] {
@@ -367,6 +369,13 @@ struct ManifestReader {
         }
         if let b = m.pipeline.ddpm?.balance, b != "none", !m.attributes.contains(b) {
             throw fail("pipeline.ddpm.balance", found: quoted(b), expected: "none or one of attributes (\(m.attributes.joined(separator: ", ")))")
+        }
+        // Oversampling resamples over an attribute (or the domain); with neither there is nothing to even out.
+        if m.attributes.isEmpty, m.domainColumn == nil, let baselines = m.pipeline.classifier?.baselines {
+            for (i, b) in baselines.enumerated() where b == .oversample || b == .syntheticOversample {
+                throw fail("pipeline.classifier.baselines[\(i)]", found: quoted(b.rawValue),
+                           expected: "attributes or domain_column to resample over (this manifest has neither)")
+            }
         }
         if let s = m.pipeline.sample, s.sampler == .ddim, let steps = s.samplingSteps, steps < 5 {
             throw fail("pipeline.sample.sampling_steps", found: "\(steps)", expected: "at least 5 steps for the ddim sampler")

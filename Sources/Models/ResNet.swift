@@ -1,20 +1,29 @@
 import NN
 import Tensors
 
-/// Shape of a ResNet-18 classifier. `widths` are the channel counts of the four stages (PyTorch's
-/// ResNet-18: 64/128/256/512); smaller widths give fast models for tests and CPU profiles.
+/// Shape of a BasicBlock ResNet classifier. `widths` are the channel counts of the four stages (PyTorch's
+/// ResNet-18/34: 64/128/256/512); smaller widths give fast models for tests and CPU profiles. `blocks` are
+/// the BasicBlocks per stage: [2, 2, 2, 2] is ResNet-18, [3, 4, 6, 3] ResNet-34.
 public struct ResNetConfig: Sendable, Equatable, Codable {
     public var inChannels: Int
     public var numOutputs: Int
     /// Input height = width in pixels; above 64 the ImageNet stem (conv7×7 s2 + max-pool) is used.
     public var resolution: Int
     public var widths: [Int]
+    public var blocks: [Int]
 
-    public init(inChannels: Int = 3, numOutputs: Int, resolution: Int, widths: [Int] = [64, 128, 256, 512]) {
+    /// BasicBlocks per stage of ResNet-18.
+    public static let resnet18Blocks = [2, 2, 2, 2]
+    /// BasicBlocks per stage of ResNet-34 (He et al. 2016, Table 1).
+    public static let resnet34Blocks = [3, 4, 6, 3]
+
+    public init(inChannels: Int = 3, numOutputs: Int, resolution: Int, widths: [Int] = [64, 128, 256, 512],
+                blocks: [Int] = ResNetConfig.resnet18Blocks) {
         precondition(inChannels > 0 && numOutputs > 0 && resolution > 0, "ResNetConfig: sizes must be positive")
         precondition(widths.count == 4 && widths.allSatisfy { $0 > 0 }, "ResNetConfig: widths must be 4 positive values")
+        precondition(blocks.count == 4 && blocks.allSatisfy { $0 > 0 }, "ResNetConfig: blocks must be 4 positive counts")
         self.inChannels = inChannels; self.numOutputs = numOutputs
-        self.resolution = resolution; self.widths = widths
+        self.resolution = resolution; self.widths = widths; self.blocks = blocks
     }
 
     /// ImageNet stem (conv7×7 s2 p3 → BN → ReLU → max-pool 3/2/1) above 64 px; CIFAR stem (conv3×3 s1 p1) otherwise.
@@ -93,7 +102,7 @@ public final class ResNetBlock {
     }
 }
 
-/// ResNet-18 classifier as `ResNet18` in shared/bench/torch_reference.py: stem → 4 stages × 2 BasicBlocks
+/// ResNet-18/34 classifier as `ResNet18` in shared/bench/torch_reference.py: stem → 4 stages × `blocks` BasicBlocks
 /// (stride 2 at the first block of stages 2–4) → global average pool → Linear(width₄, outputs).
 /// Parameter and buffer names equal the reference's `state_dict` keys (stem.0.weight, stem.1.running_mean,
 /// layers.3.sc.0.weight, fc.bias, …), so checkpoints interoperate with PyTorch.
@@ -125,7 +134,7 @@ public final class ResNet {
         var blocks: [ResNetBlock] = []
         var ci = w[0]
         for (stage, co) in w.enumerated() {
-            for j in 0..<2 {
+            for j in 0..<config.blocks[stage] {
                 blocks.append(ResNetBlock(name: "layers.\(blocks.count)", inChannels: ci, outChannels: co,
                                           stride: j == 0 && stage > 0 ? 2 : 1, rng: &rng))
                 ci = co

@@ -136,6 +136,43 @@ public enum Losses {
         return (Float(total / Double(n)), grad)
     }
 
+    /// Softmax focal loss with probability targets (soft labels), the focal form of soft cross-entropy:
+    /// Lᵢ = −Σₖ qᵢₖ (1 − pᵢₖ)^γ log pᵢₖ with p = softmax(zᵢ); L = mean Lᵢ. Every class is weighted by how
+    /// badly it is fitted, as the hard form weights its one target class, so a one-hot row equals
+    /// `focal(logits:targets:gamma:)` and γ = 0 equals `crossEntropy(logits:probabilities:)`.
+    /// With cₖ = γ(1−pₖ)^{γ−1} pₖ log pₖ − (1−pₖ)^γ (= ∂ of the k-th term w.r.t. log pₖ):
+    /// ∂Lᵢ/∂zᵢⱼ = qⱼcⱼ − pⱼ Σₖ qₖcₖ.
+    public static func focal(logits: Tensor, probabilities q: Tensor, gamma: Float = 2) -> (loss: Float, grad: Tensor) {
+        let (n, c) = rows(logits, "focal")
+        precondition(q.shape == logits.shape, "focal: probabilities \(q.shape) vs logits \(logits.shape)")
+        precondition(gamma >= 0, "focal: gamma must be ≥ 0")
+        let g = Double(gamma)
+        var grad = Tensor(zeros: logits.shape)
+        var total = 0.0
+        var logp = [Double](repeating: 0, count: c)
+        var qc = [Double](repeating: 0, count: c)
+        for i in 0..<n {
+            logSoftmax(logits, row: i, into: &logp)
+            var sum = 0.0
+            for k in 0..<c {
+                let qk = Double(q.data[i * c + k])
+                qc[k] = 0
+                guard qk != 0 else { continue }           // 0·log p = 0 even when p underflows
+                let lp = logp[k], p = exp(lp)
+                let r = -expm1(lp)                          // 1 − pₖ without cancellation
+                let w = g == 0 ? 1 : pow(r, g)
+                total -= qk * w * lp
+                let dw = g == 0 ? 0 : g * pow(r, g - 1) * p
+                qc[k] = qk * ((lp == 0 ? 0 : dw * lp) - w)
+                sum += qc[k]
+            }
+            for j in 0..<c {
+                grad.data[i * c + j] = Float((qc[j] - exp(logp[j]) * sum) / Double(n))
+            }
+        }
+        return (Float(total / Double(n)), grad)
+    }
+
     /// Sigmoid (multi-label) focal loss, torchvision's `sigmoid_focal_loss` with an optional mask:
     /// p = σ(z), pₜ = p·y + (1−p)(1−y), ℓ = αₜ·(1−pₜ)^γ·BCE(z, y) with αₜ = α·y + (1−α)(1−y)
     /// (α < 0 disables the weighting); L = Σ mask·ℓ / Σ mask (all entries when `mask` is nil).

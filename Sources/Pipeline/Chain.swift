@@ -109,6 +109,9 @@ public enum Chain {
             let attribute = config.sample.attribute.flatMap { table.attributes.firstIndex(of: $0) }
             let cells = Set(labeledTrain.map { row in "\(row.topClass ?? -1)/\(attribute.map { row.attributes[$0] } ?? -1)" }).count
             options.logger.notice("\(manifest.name): \(RunEstimate(config: config, trainRows: trainRows, rows: rows.count, cells: cells).summary)")
+            if config.classify.oversampleBy == nil, config.classify.baselines.contains(where: { $0.hasSuffix("oversample") }) {
+                options.logger.notice("\(manifest.name): oversampling left out: no attribute or domain_column to resample over")
+            }
             guard (Double(trainRows) * config.sample.perReal).rounded() >= 1 else {
                 throw PipelineError("pipeline.sample.per_real \(config.sample.perReal) × \(trainRows) labeled training rows "
                                     + "rounds to no synthetic image; raise per_real or add labeled train rows")

@@ -91,8 +91,33 @@ public struct ChainConfig: Codable, Sendable, Equatable {
         public var seeds: Int
         /// α values of the synthetic variants (each < 1; 1 is the baseline).
         public var alphas: [Double]
-        /// Baselines: none (= baseline), heuristic, oversample, focal.
+        /// Baselines: none (= baseline), heuristic, oversample, focal, and the opt-in stacked
+        /// synthetic+heuristic, synthetic+oversample.
         public var baselines: [String]
+        /// What `heuristic` and `synthetic+heuristic` apply, as `HeuristicAugment.Policy` names in order:
+        /// `pipeline.classifier.augment` (defaulted per modality, `AugmentSetting.default(for:)`) resolved
+        /// for the modality (`HeuristicAugment.policies(_:modality:)`).
+        public var augment: [String] = [HeuristicAugment.Policy.randaugment.rawValue]
+        /// What `oversample` and `synthetic+oversample` even out: an attribute name, `domain`, or nil when
+        /// the dataset has neither (`oversampleAttribute`).
+        public var oversampleBy: String? = nil
+    }
+
+    /// BasicBlocks per stage of `classify.arch` (nil: not built; manifest validation refuses it first).
+    public static func resnetBlocks(arch: String) -> [Int]? {
+        switch arch {
+        case ClassifierArch.resnet18.rawValue: return ResNetConfig.resnet18Blocks
+        case ClassifierArch.resnet34.rawValue: return ResNetConfig.resnet34Blocks
+        default: return nil
+        }
+    }
+
+    /// The grouping rule of oversampling: the fairness attribute (`sample.attribute`) when it is a sensitive
+    /// attribute, else the first sensitive attribute, else the domain (histopathology's hospital), else nil.
+    public static func oversampleAttribute(manifest m: Manifest, fairAttribute: String?) -> String? {
+        if let a = fairAttribute, m.attributes.contains(a) { return a }
+        if let a = m.attributes.first { return a }
+        return m.domainColumn != nil ? "domain" : nil
     }
 
     /// Evaluation.
@@ -140,7 +165,8 @@ public struct ChainConfig: Codable, Sendable, Equatable {
             classify.epochs = 4
             classify.seeds = 1
             classify.alphas = [0.5]
-            classify.baselines = ["none", "oversample"]
+            // The stacked variants run here (one α, one seed) so every CI run trains them end to end.
+            classify.baselines = ["none", "oversample", Baseline.syntheticHeuristic.rawValue, Baseline.syntheticOversample.rawValue]
             evaluate.mmdSampleSize = 100
             evaluate.mmdRepeats = 10
         case .default:
@@ -213,20 +239,32 @@ public struct ChainConfig: Codable, Sendable, Equatable {
             if let v = c.baselines { classify.baselines = v.map(\.rawValue) }
         }
         if !classify.baselines.contains("none") { classify.baselines.insert("none", at: 0) }
+        classify.augment = HeuristicAugment.policies(p.classifier?.augment ?? .default(for: m.modality), modality: m.modality)
+            .map(\.rawValue)
+        classify.oversampleBy = oversampleAttribute(manifest: m, fairAttribute: sample.attribute)
         if let e = p.evaluate, let v = e.mmd { evaluate.mmd = v }
         if let v = p.evaluate?.selection { evaluate.selection = v }
         return ChainConfig(profile: profile, threads: threads, ddpm: ddpm, upsampler: final > base ? up : nil,
                            sample: sample, classify: classify, evaluate: evaluate)
     }
 
-    /// The variants trained, in report order: baseline, the synthetic α sweep, then the other baselines.
+    /// The variants trained, in report order: baseline, the synthetic α sweep, the stacked synthetic
+    /// variants (per α), then the other baselines. Oversampling variants are left out when there is
+    /// nothing to group by (a profile default on a dataset without attributes or domain; a manifest that
+    /// asks for them is refused at validation).
     public var variants: [Variant] {
         var out: [Variant] = [.baseline]
-        out += classify.alphas.sorted(by: >).map { .synthetic(alpha: $0) }
+        let alphas = classify.alphas.sorted(by: >)
+        out += alphas.map { .synthetic(alpha: $0) }
+        let canOversample = classify.oversampleBy != nil
+        if classify.baselines.contains(Baseline.syntheticHeuristic.rawValue) { out += alphas.map { .syntheticHeuristic(alpha: $0) } }
+        if classify.baselines.contains(Baseline.syntheticOversample.rawValue), canOversample {
+            out += alphas.map { .syntheticOversample(alpha: $0) }
+        }
         for b in classify.baselines {
             switch b {
             case "heuristic": out.append(.heuristic)
-            case "oversample": out.append(.oversample)
+            case "oversample" where canOversample: out.append(.oversample)
             case "focal": out.append(.focal)
             default: break
             }
@@ -239,8 +277,12 @@ public struct ChainConfig: Codable, Sendable, Equatable {
 public enum Variant: Equatable, Sendable, Hashable {
     case baseline, heuristic, oversample, focal
     case synthetic(alpha: Double)
+    /// The α mix with the heuristic augmentation on every example (`synthetic_a0.50+heuristic`).
+    case syntheticHeuristic(alpha: Double)
+    /// The α mix whose real part is oversampled over the attribute (`synthetic_a0.50+oversample`).
+    case syntheticOversample(alpha: Double)
 
-    /// `baseline`, `synthetic_a0.50`, …
+    /// `baseline`, `synthetic_a0.50`, `synthetic_a0.50+heuristic`, …
     public var name: String {
         switch self {
         case .baseline: return "baseline"
@@ -248,8 +290,26 @@ public enum Variant: Equatable, Sendable, Hashable {
         case .oversample: return "oversample"
         case .focal: return "focal"
         case .synthetic(let a): return "synthetic_a" + String(format: "%.2f", a)
+        case .syntheticHeuristic(let a): return Variant.synthetic(alpha: a).name + "+heuristic"
+        case .syntheticOversample(let a): return Variant.synthetic(alpha: a).name + "+oversample"
         }
     }
 
-    public var usesSynthetic: Bool { if case .synthetic = self { return true } else { return false } }
+    /// α of a variant that mixes in synthetic data (plain or stacked); nil otherwise.
+    public var syntheticAlpha: Double? {
+        switch self {
+        case .synthetic(let a), .syntheticHeuristic(let a), .syntheticOversample(let a): return a
+        default: return nil
+        }
+    }
+
+    public var usesSynthetic: Bool { syntheticAlpha != nil }
+    /// Whether the heuristic augmentation is applied (`heuristic`, `synthetic…+heuristic`).
+    public var usesHeuristic: Bool {
+        switch self { case .heuristic, .syntheticHeuristic: return true; default: return false }
+    }
+    /// Whether the real examples are oversampled over the attribute (`oversample`, `synthetic…+oversample`).
+    public var usesOversample: Bool {
+        switch self { case .oversample, .syntheticOversample: return true; default: return false }
+    }
 }

@@ -14,7 +14,8 @@ import Tensors
 /// `predictions` (safetensors: `scores.<split>` [N, K] for val / test_id / test_ood, and
 /// `features.<split>` [N, F] penultimate features for train / test_id / test_ood, used for MMD).
 public enum ClassifyStage {
-    public static let codeVersion = "classify-1"
+    // 2: focal on soft/multi heads, oversampling by the domain when no attribute, RandAugment for all modalities.
+    public static let codeVersion = "classify-2"
 
     struct Slice: Encodable {
         var variant: String
@@ -26,11 +27,16 @@ public enum ClassifyStage {
         var lr: Double
         var resolution: Int
         var oversampleAttribute: String?
+        /// Augmentation policies in order (heuristic variants only, so other variants' keys do not move).
+        var augment: [String]?
         var threads: Int
     }
 
-    /// Stage name of one variant × seed, e.g. `classify-synthetic_a0.50-seed1`.
-    public static func stageName(_ variant: Variant, seed: Int) -> String { "classify-\(variant.name)-seed\(seed)" }
+    /// Stage name of one variant × seed, e.g. `classify-synthetic_a0.50-seed1`; a stacked variant's `+`
+    /// (not allowed in stage names) becomes `-`: `classify-synthetic_a0.50-heuristic-seed1`.
+    public static func stageName(_ variant: Variant, seed: Int) -> String {
+        "classify-\(variant.name.replacingOccurrences(of: "+", with: "-"))-seed\(seed)"
+    }
 
     /// The splits whose scores are kept, in order.
     public static let scoredSplits: [Split] = [.val, .testID, .testOOD]
@@ -46,26 +52,27 @@ public enum ClassifyStage {
         let c = config.classify
         let slice = Slice(variant: variant.name, seed: seed, arch: c.arch, widths: c.widths, epochs: c.epochs, batch: c.batch,
                           lr: c.lr, resolution: resolution,
-                          oversampleAttribute: variant == .oversample ? config.sample.attribute : nil, threads: config.threads)
+                          oversampleAttribute: variant.usesOversample ? config.classify.oversampleBy : nil,
+                          augment: variant.usesHeuristic ? c.augment : nil,
+                          threads: config.threads)
         return try Stage(name: stageName(variant, seed: seed), codeVersion: codeVersion, config: slice, inputs: inputs) { ctx in
             try run(ctx, slice: slice, variant: variant)
         }
     }
 
     static func run(_ ctx: StageContext, slice: Slice, variant: Variant) throws -> [String: StageOutput] {
-        guard slice.arch == "resnet18" else {
-            throw PipelineError("manifest pipeline.classifier.arch: '\(slice.arch)' is not built yet; use resnet18")
+        guard let blocks = ChainConfig.resnetBlocks(arch: slice.arch) else {
+            throw PipelineError("manifest pipeline.classifier.arch: '\(slice.arch)' is not built; use resnet18 or resnet34")
         }
         let d = try DatasetObject.decode(ctx.readInput("dataset"))
         guard let images = d.images(at: slice.resolution) else {
             throw PipelineError("classify: dataset object has no images at \(slice.resolution) px")
         }
         let table = d.table
-        let groupColumn = slice.oversampleAttribute.flatMap { table.attributes.firstIndex(of: $0) }
         func labeled(_ split: Split) -> LabeledImages {
             let rows = table.rows.indices.filter { table.rows[$0].split == split }
-            let groups = rows.map { r in groupColumn.map { table.rows[r].attributes[$0] } ?? 0 }
-            return LabeledImages(images: bank(images, rows: rows), targets: targets(table, rows: rows), groups: groups)
+            return LabeledImages(images: bank(images, rows: rows), targets: targets(table, rows: rows),
+                                 groups: groups(table, rows: rows, by: slice.oversampleAttribute))
         }
         let train = labeled(.train), val = labeled(.val)
         guard train.labeledOnly().count > 0 else { throw PipelineError("classify: no labeled rows in split train") }
@@ -82,16 +89,23 @@ public enum ClassifyStage {
         settings.batch = slice.batch
         settings.learningRate = Float(slice.lr)
         settings.seed = UInt64(slice.seed)
-        switch variant {
-        case .baseline: break
-        case .synthetic(let a): settings.alpha = a
-        case .oversample: settings.oversample = true
-        case .focal: settings.loss = .focal
-        case .heuristic: settings.augment = policy(d.manifest.modality)
+        if let a = variant.syntheticAlpha { settings.alpha = a }
+        if variant.usesOversample {
+            guard slice.oversampleAttribute != nil else {
+                throw PipelineError("classify: \(variant.name) needs an attribute or domain_column to resample over")
+            }
+            settings.oversample = true
+        }
+        if variant == .focal { settings.loss = .focal }
+        settings.augment = try (slice.augment ?? []).map { name in
+            guard let p = HeuristicAugment.Policy(rawValue: name) else {
+                throw PipelineError("classify: unknown augmentation policy '\(name)'")
+            }
+            return p
         }
         var rng = RNG(seed: UInt64(slice.seed) &* 0x9E37_79B9 &+ 17)
         let network = ResNet(ResNetConfig(inChannels: images.channels, numOutputs: table.classes.count,
-                                          resolution: slice.resolution, widths: slice.widths), rng: &rng)
+                                          resolution: slice.resolution, widths: slice.widths, blocks: blocks), rng: &rng)
         let trained: TrainedClassifier
         do {
             trained = try ClassifierTrainer.train(network: network, config: settings, real: train, synthetic: synthetic,
@@ -126,14 +140,13 @@ public enum ClassifyStage {
         ]
     }
 
-    /// The heuristic-augmentation baseline's policy for a modality.
-    static func policy(_ m: Modality) -> HeuristicAugment.Policy {
-        switch m {
-        case .histopathology: return .histopathology
-        case .radiology: return .radiology
-        case .dermatology: return .dermatology
-        case .generic: return .randaugment
-        }
+    /// Oversampling groups of `rows`: the value index of attribute `by`, the domain index for `domain`
+    /// (−1 = unknown: left out of the balanced order); all 0 without a grouping (nothing to balance).
+    static func groups(_ table: DatasetTable, rows: [Int], by: String?) -> [Int] {
+        guard let by else { return [Int](repeating: 0, count: rows.count) }
+        if let column = table.attributes.firstIndex(of: by) { return rows.map { table.rows[$0].attributes[column] } }
+        if by == "domain" { return rows.map { table.rows[$0].domain } }
+        return [Int](repeating: 0, count: rows.count)
     }
 
     static func bank(_ set: ImageSet, rows: [Int]) -> ImageBank {

@@ -69,7 +69,7 @@ public enum EvaluateStage {
         let highRisk = Set(d.manifest.highRisk.compactMap { table.classes.firstIndex(of: $0) })
         let splits: [Split] = [.val, .testID, .testOOD].filter { s in table.rows.contains { $0.split == s && $0.isLabeled } }
         var variantMembers: [JSONMember] = []
-        var valMacroAUC: [(alpha: Double, score: Double)] = []
+        var valMacroAUC: [(name: String, alpha: Double, score: Double)] = []
         for variant in config.variants {
             var perSplit: [JSONMember] = []
             for split in splits {
@@ -82,9 +82,9 @@ public enum EvaluateStage {
                 }
                 let aggregated = aggregateSeeds(seeds)
                 perSplit.append(JSONMember(split.rawValue, aggregated))
-                if split == .val, case .synthetic(let a) = variant,
+                if split == .val, let a = variant.syntheticAlpha,
                    let mean = aggregated["auc"]?["macro"]?["mean"]?.doubleValue {
-                    valMacroAUC.append((a, mean))
+                    valMacroAUC.append((variant.name, a, mean))
                 }
             }
             variantMembers.append(JSONMember(variant.name, .object([
@@ -101,71 +101,81 @@ public enum EvaluateStage {
         let summary = try MetricsSummary(fairness: .object(members))
         let choice: Selection
         if table.labelKind == .multi {
-            // Ties go to the larger α (more real data).
-            let best = valMacroAUC.max { ($0.score, $0.alpha) < ($1.score, $1.alpha) }
-            choice = Selection(alpha: best?.alpha, description: "val macro AUC")
+            // Ties go to the larger α (more real data), then to the plain mix (fewer moving parts).
+            let best = valMacroAUC.max { ($0.score, $0.alpha, ($0.name.contains("+") ? 0 : 1), $1.name) < ($1.score, $1.alpha, ($1.name.contains("+") ? 0 : 1), $0.name) }
+            choice = Selection(alpha: best?.alpha, description: "val macro AUC", variant: best?.name)
         } else {
             choice = select(summary, rule: config.evaluate.selection)
         }
         members.append(JSONMember("selected_alpha", choice.alpha.map { .number($0) } ?? .null))
+        members.append(JSONMember("selected_variant", choice.variant.map { .string($0) } ?? .null))
         members.append(JSONMember("selection", .string(choice.description)))
-        members.append(JSONMember("comparisons", comparisons(summary, selectedAlpha: choice.alpha, splits: splits)))
-        let selected = choice.alpha
+        members.append(JSONMember("comparisons", comparisons(summary, selected: choice.variant, splits: splits)))
+        let selected = choice.variant
         if config.evaluate.mmd {
             members.append(JSONMember("mmd", mmd(table, config: config, selected: selected, predictions: predictions)))
         }
         return .object(members)
     }
 
-    /// The α chosen on val and the rule, as metrics.json's `selection` states it.
+    /// The synthetic variant chosen on val (plain or stacked), its α, and the rule, as metrics.json's
+    /// `selected_variant`, `selected_alpha` and `selection` state them.
     struct Selection: Equatable {
         var alpha: Double?
         var description: String
+        var variant: String? = nil
     }
 
     /// Val accuracy a synthetic variant may lose against the baseline and still be chosen by `worst_group`.
     static let accuracyTolerance = 0.01
 
-    /// Chooses the synthetic α on `val` by `rule` (single-label and soft labels). Ties go to the larger α
-    /// (more real data). `worst_group` falls back to balanced accuracy when no group table exists, and
-    /// to the best val accuracy when no variant is within the tolerance; `selection` then says so.
+    /// Chooses the synthetic variant on `val` by `rule` (single-label and soft labels), among the plain
+    /// `synthetic_a<α>` and the stacked `synthetic_a<α>+…` variants. Ties go to the larger α (more real
+    /// data), then to the plain mix. `worst_group` falls back to balanced accuracy when no group table
+    /// exists, and to the best val accuracy when no variant is within the tolerance; `selection` then says so.
     static func select(_ m: MetricsSummary, rule: SelectionRule) -> Selection {
-        let synthetic = m.variants.compactMap { v -> (alpha: Double, val: SplitSummary)? in
-            guard v.name != "baseline", let a = v.alpha, let s = v.splits["val"] else { return nil }
-            return (a, s)
+        typealias Candidate = (name: String, alpha: Double, val: SplitSummary)
+        let synthetic = m.variants.compactMap { v -> Candidate? in
+            guard let a = v.syntheticAlpha, let s = v.splits["val"] else { return nil }
+            return (v.name, a, s)
         }
-        func best(_ score: (SplitSummary) -> Double?, among candidates: [(alpha: Double, val: SplitSummary)]) -> Double? {
-            candidates.compactMap { c in score(c.val).map { (c.alpha, $0) } }
-                .max { ($0.1, $0.0) < ($1.1, $1.0) }?.0
+        func best(_ score: (SplitSummary) -> Double?, among candidates: [Candidate]) -> (alpha: Double?, variant: String?) {
+            let c = candidates.compactMap { c in score(c.val).map { (c, $0) } }
+                .max { a, b in
+                    (a.1, a.0.alpha, (a.0.name.contains("+") ? 0 : 1), b.0.name) < (b.1, b.0.alpha, (b.0.name.contains("+") ? 0 : 1), a.0.name)
+                }?.0
+            return (c?.alpha, c?.name)
+        }
+        func selection(_ pick: (alpha: Double?, variant: String?), _ description: String) -> Selection {
+            Selection(alpha: pick.alpha, description: description, variant: pick.variant)
         }
         let balanced = "val balanced accuracy"
         switch rule {
         case .balancedAccuracy:
-            return Selection(alpha: best({ $0.balancedAccuracy?.mean }, among: synthetic), description: balanced)
+            return selection(best({ $0.balancedAccuracy?.mean }, among: synthetic), balanced)
         case .worstGroup:
             guard synthetic.contains(where: { $0.val.worstGroupAccuracy?.mean != nil }) else {
-                return Selection(alpha: best({ $0.balancedAccuracy?.mean }, among: synthetic),
-                                 description: balanced + " (no attribute groups on val for worst_group)")
+                return selection(best({ $0.balancedAccuracy?.mean }, among: synthetic),
+                                 balanced + " (no attribute groups on val for worst_group)")
             }
             let tolerance = String(format: "%.2f", accuracyTolerance)
             let rule = "val worst-group accuracy among synthetic variants within \(tolerance) of the baseline's val accuracy"
             guard let base = m.variant("baseline")?.splits["val"]?.accuracy?.mean else {
-                return Selection(alpha: best({ $0.worstGroupAccuracy?.mean }, among: synthetic),
-                                 description: "val worst-group accuracy (no baseline val accuracy)")
+                return selection(best({ $0.worstGroupAccuracy?.mean }, among: synthetic),
+                                 "val worst-group accuracy (no baseline val accuracy)")
             }
             let eligible = synthetic.filter { ($0.val.accuracy?.mean ?? -.infinity) >= base - accuracyTolerance }
             if eligible.isEmpty {
-                return Selection(alpha: best({ $0.accuracy?.mean }, among: synthetic),
-                                 description: rule + " (none qualified: best val accuracy)")
+                return selection(best({ $0.accuracy?.mean }, among: synthetic), rule + " (none qualified: best val accuracy)")
             }
-            return Selection(alpha: best({ $0.worstGroupAccuracy?.mean }, among: eligible), description: rule)
+            return selection(best({ $0.worstGroupAccuracy?.mean }, among: eligible), rule)
         }
     }
 
     /// metrics.json `comparisons`: per test split, the selected synthetic variant against the baseline and
     /// against oversampling, as paired per-seed differences with 95 % intervals (docs/metrics.md).
-    static func comparisons(_ m: MetricsSummary, selectedAlpha: Double?, splits: [Split]) -> JSONValue {
-        guard let a = selectedAlpha, let synthetic = m.variant(Variant.synthetic(alpha: a).name) else { return .object([]) }
+    static func comparisons(_ m: MetricsSummary, selected: String?, splits: [Split]) -> JSONValue {
+        guard let selected, let synthetic = m.variant(selected) else { return .object([]) }
         var perSplit: [JSONMember] = []
         for split in splits where split != .val {
             var pairs: [JSONMember] = []
@@ -181,9 +191,10 @@ public enum EvaluateStage {
     /// The auditor (`GeneratorAudit`): the baseline's seed-0 ResNet from its checkpoint, as a function from
     /// images to class probabilities and penultimate features.
     static func auditor(weights: [String: Tensor], channels: Int, classes: Int, resolution: Int,
-                        widths: [Int]) throws -> GeneratorAudit.Auditor {
+                        widths: [Int], arch: String) throws -> GeneratorAudit.Auditor {
         var rng = RNG(seed: 0)   // every weight is overwritten by the checkpoint
-        let network = ResNet(ResNetConfig(inChannels: channels, numOutputs: classes, resolution: resolution, widths: widths),
+        let network = ResNet(ResNetConfig(inChannels: channels, numOutputs: classes, resolution: resolution, widths: widths,
+                                          blocks: ChainConfig.resnetBlocks(arch: arch) ?? ResNetConfig.resnet18Blocks),
                              rng: &rng)
         try network.loadStateDict(weights, source: "auditor checkpoint")
         return { ClassifierTrainer.predict(network, images: $0, multiLabel: false, withFeatures: true) }
@@ -199,7 +210,7 @@ public enum EvaluateStage {
             throw PipelineError("evaluate: dataset object has no images at \(resolution) px")
         }
         let auditor = try auditor(weights: weights, channels: images.channels, classes: table.classes.count,
-                                  resolution: resolution, widths: config.classify.widths)
+                                  resolution: resolution, widths: config.classify.widths, arch: config.classify.arch)
         let attributeIndex = config.sample.attribute.flatMap { table.attributes.firstIndex(of: $0) }
         let valueNames = attributeIndex.map { table.attributeValues[$0] } ?? []
         func real(_ split: Split) -> GeneratorAudit.LabeledSet {
@@ -276,10 +287,10 @@ public enum EvaluateStage {
     /// MMD² between the training split and each test split in the penultimate features of the baseline
     /// and of the selected synthetic variant (seed 0), with the Mann–Whitney U test between the two
     /// variants' estimate sets (the paper's Fig. 5 analysis).
-    static func mmd(_ table: DatasetTable, config: ChainConfig, selected: Double?,
+    static func mmd(_ table: DatasetTable, config: ChainConfig, selected: String?,
                     predictions: [String: SafeTensorsFile]) -> JSONValue {
         var variants = ["baseline"]
-        if let a = selected { variants.append(Variant.synthetic(alpha: a).name) }
+        if let selected { variants.append(selected) }
         var pairs: [JSONValue] = []
         var estimates: [String: [Double]] = [:]
         for other in [Split.testOOD, .testID] {

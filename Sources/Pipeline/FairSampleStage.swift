@@ -51,14 +51,14 @@ public enum FairSampleStage {
             guard let auditor else { throw PipelineError("fair-sample: the lever sweep needs the auditor (baseline seed 0)") }
             inputs[auditorInput] = auditor
         }
-        let widths = config.classify.widths
+        let widths = config.classify.widths, arch = config.classify.arch
         return try Stage(name: "fair-sample", codeVersion: codeVersion,
                          config: Slice(sample: config.sample, threads: config.threads), inputs: inputs) { ctx in
-            try run(ctx, config: config.sample, auditorWidths: widths)
+            try run(ctx, config: config.sample, auditorWidths: widths, auditorArch: arch)
         }
     }
 
-    static func run(_ ctx: StageContext, config c: ChainConfig.Sample, auditorWidths: [Int]) throws -> [String: StageOutput] {
+    static func run(_ ctx: StageContext, config c: ChainConfig.Sample, auditorWidths: [Int], auditorArch: String) throws -> [String: StageOutput] {
         let d = try DatasetObject.decode(ctx.readInput("dataset"))
         let (base, card) = try DiffusionStages.load(ctx.readInput("ddpm"), source: "ddpm checkpoint")
         var up: (model: UNetDenoiser, card: DiffusionStages.ModelCard)? = nil
@@ -127,7 +127,7 @@ public enum FairSampleStage {
             let resolution = up?.card.unet.resolution ?? baseRes
             let weights = try SafeTensors.decode(ctx.readInput(auditorInput), source: "auditor checkpoint").tensors
             let auditor = try EvaluateStage.auditor(weights: weights, channels: channels, classes: d.table.classes.count,
-                                                    resolution: resolution, widths: auditorWidths)
+                                                    resolution: resolution, widths: auditorWidths, arch: auditorArch)
             audit = auditor
             let attributeIndex = c.attribute.flatMap { d.table.attributes.firstIndex(of: $0) }
             let values = c.attribute.flatMap { layout.block($0)?.values } ?? []

@@ -173,6 +173,13 @@ public struct VariantSummary: Equatable, Sendable {
         guard name.hasPrefix("synthetic_a"), !name.contains("+") else { return nil }
         return Double(name.dropFirst("synthetic_a".count))
     }
+
+    /// α of any variant that mixes in synthetic data, plain or stacked (`synthetic_a0.50+heuristic` → 0.5);
+    /// nil for the baseline and the real-only baselines.
+    public var syntheticAlpha: Double? {
+        guard name.hasPrefix("synthetic_a") else { return nil }
+        return Double(name.dropFirst("synthetic_a".count).prefix { $0 != "+" })
+    }
 }
 
 /// The parts of metrics.json (DESIGN §6, schema 1) that the report and the summary table show.
@@ -183,6 +190,8 @@ public struct MetricsSummary: Equatable, Sendable {
     /// by name (so the order never depends on JSON key order).
     public var variants: [VariantSummary]
     public var selectedAlpha: Double?
+    /// metrics.json `selected_variant`: the synthetic variant chosen on val (may be stacked).
+    public var selectedVariant: String?
     public var selection: String?
     /// metrics.json `generator` (the auditor's view of the synthetic images), when present.
     public var generator: GeneratorSummary?
@@ -210,6 +219,7 @@ public struct MetricsSummary: Equatable, Sendable {
         if case .string(let d)? = root["dataset"] { dataset = d } else { dataset = "" }
         version = MetricStat.number(root["version"]).map { Int($0) }
         selectedAlpha = MetricStat.number(root["selected_alpha"])
+        if case .string(let v)? = root["selected_variant"] { selectedVariant = v } else { selectedVariant = nil }
         if case .string(let s)? = root["selection"] { selection = s } else { selection = nil }
         generator = GeneratorSummary(root["generator"])
         levers = LeversSummary(root["levers"])
@@ -228,8 +238,10 @@ public struct MetricsSummary: Equatable, Sendable {
     /// The variant named `name`.
     public func variant(_ name: String) -> VariantSummary? { variants.first { $0.name == name } }
 
-    /// The synthetic variant chosen on `val`: `synthetic_a<selected α>` when present.
+    /// The synthetic variant chosen on `val`: `selected_variant` when given (it may be stacked), else
+    /// `synthetic_a<selected α>` (metrics.json written before `selected_variant` existed).
     public var selectedSyntheticVariant: VariantSummary? {
+        if let name = selectedVariant { return variant(name) }
         guard let a = selectedAlpha else { return nil }
         return variants.first { $0.alpha != nil && $0.name != "baseline" && abs($0.alpha! - a) < 1e-9 }
     }

@@ -69,7 +69,7 @@ import Tensors
     @Test func sameSeedSameWeights() throws {
         let d = Self.demoSplits()
         var cfg = Self.config(epochs: 1)
-        cfg.augment = .dermatology
+        cfg.augment = [.dermatology]
         let a = ClassifierTrainer.train(network: Self.network(seed: 3), config: cfg, real: d.train, validation: d.val)
         let b = ClassifierTrainer.train(network: Self.network(seed: 3), config: cfg, real: d.train, validation: d.val)
         let sa = a.network.stateTensors(), sb = b.network.stateTensors()

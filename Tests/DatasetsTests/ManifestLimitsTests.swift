@@ -167,7 +167,9 @@ private func pipelineSetting(_ path: String, _ value: String) -> String {
         #expect(error("  final_resolution: 256\n  upsampler: {batch: 100}\n")?.location == "pipeline.upsampler.batch")
         #expect(error("  final_resolution: 256\n  upsampler: {batch: 64}\n") == nil)
         let arch = error("  classifier: {arch: resnet50}\n")
-        #expect(arch?.location == "pipeline.classifier.arch" && arch?.expected.hasPrefix("resnet18") == true)
+        #expect(arch?.description == "inbox/x.yaml: pipeline.classifier.arch: found \"resnet50\", "
+            + "expected resnet18 or resnet34 (resnet50, with bottleneck blocks, is not built yet)")
+        #expect(error("  classifier: {arch: resnet34}\n") == nil)
         #expect(error("  sample: {sampler: ddim, sampling_steps: 4}\n")?.location == "pipeline.sample.sampling_steps")
     }
 
@@ -200,5 +202,33 @@ private func pipelineSetting(_ path: String, _ value: String) -> String {
         } catch let e as DatasetError {
             #expect(e.row == 5 && e.description == "d.tar: t.csv row 5: found more than 3 rows with 5 classes, expected rows × classes ≤ 19")
         }
+    }
+}
+
+/// The baselines' keys: the augmentation setting, the opt-in stacked variants, and oversampling only
+/// where there is something to resample over.
+@Suite struct BaselineManifestTests {
+    func error(_ text: String) -> DatasetError? { manifestError(text) }
+
+    @Test func augmentAndStackedBaselinesParse() throws {
+        let m = try Manifest.parse(text: basicManifest + "pipeline:\n  classifier: {augment: randaugment+imagenet, "
+                                   + "baselines: [heuristic, synthetic+heuristic, synthetic+oversample]}\n", file: "x.yaml")
+        #expect(m.pipeline.classifier?.augment == .randaugmentImagenet)
+        #expect(m.pipeline.classifier?.baselines == [.heuristic, .syntheticHeuristic, .syntheticOversample])
+        let bad = error(basicManifest + "pipeline:\n  classifier: {augment: autoaugment}\n")
+        #expect(bad?.description == "inbox/x.yaml: pipeline.classifier.augment: found \"autoaugment\", "
+            + "expected one of imagenet, randaugment, randaugment+imagenet")
+    }
+
+    @Test func oversamplingNeedsAnAttributeOrADomain() throws {
+        let bare = basicManifest.replacingOccurrences(of: "attributes: [tone]\n", with: "")
+        for b in ["oversample", "synthetic+oversample"] {
+            let e = error(bare + "pipeline:\n  classifier: {baselines: [none, \(b)]}\n")
+            #expect(e?.description == "inbox/x.yaml: pipeline.classifier.baselines[1]: found \"\(b)\", "
+                + "expected attributes or domain_column to resample over (this manifest has neither)")
+        }
+        // A domain column alone is something to resample over (histopathology's hospital).
+        #expect(error(bare + "domain_column: hospital\npipeline:\n  classifier: {baselines: [oversample]}\n") == nil)
+        #expect(error(bare + "pipeline:\n  classifier: {baselines: [focal, heuristic]}\n") == nil)
     }
 }

@@ -50,8 +50,10 @@ import Tensors
             "variants": .fields([
                 "baseline": .fields(["seeds": .int(3), "splits": .fields(["test_id": split, "test_ood": split])]),
                 "synthetic_a0.50+heuristic": .fields(["seeds": .int(3), "splits": .fields(["test_id": split])]),
+                "synthetic_a0.50+oversample": .fields(["seeds": .int(3), "splits": .fields(["test_id": split])]),
             ]),
             "selected_alpha": .number(0.5), "selection": .string("val balanced accuracy"),
+            "selected_variant": .string("synthetic_a0.50+oversample"),
             "mmd": .fields(["pairs": .array([.fields([
                 "a": .string("train"), "b": .string("test_ood"), "variant": .string("baseline"),
                 "mean": .number(0.01), "std": .number(0.002), "n": .int(300), "S": .int(30)])])]),
@@ -65,6 +67,12 @@ import Tensors
         c["verdict"] = "better"
         bad["comparisons"] = ["test_id": ["synthetic_a0.50-baseline": c]]
         #expect(validator.errors(bad).contains { $0.hasPrefix("$.comparisons.test_id.synthetic_a0.50-baseline.verdict: expected one of") })
+        // Only the documented stacks are variant names.
+        var stacked = parsedDoc as! [String: Any]
+        var variants = stacked["variants"] as! [String: Any]
+        variants["synthetic_a0.50+focal"] = variants["synthetic_a0.50+heuristic"]
+        stacked["variants"] = variants
+        #expect(!validator.errors(stacked).isEmpty)
         // The aggregated split is not a single evaluation and vice versa.
         #expect(!validator.errors(try parsed(split), schema: evaluationSchema).isEmpty)
         #expect(!validator.errors(try parsed(sampleSplit(seed: 1).json), schema: validator.resolve("#/$defs/seeds_evaluation")!).isEmpty)

@@ -69,6 +69,25 @@ private func worst(_ a: Tensor, _ b: Tensor?) -> Float { ModelFixture.worst(a, b
         try checkParity("resnet_imagenet.safetensors", config: config)
     }
 
+    /// ResNet-34: BasicBlocks 3/4/6/3. At torchvision's size (64–512 wide, ImageNet stem, 1000 classes) it has
+    /// torchvision's 21,797,672 parameters; for 2 classes 21,285,698 (PyTorch, Tests/Fixtures/torch).
+    @Test func resnet34ParameterCountMatchesTorchvision() {
+        var rng = RNG(seed: 1)
+        let imagenet = ResNet(ResNetConfig(numOutputs: 1000, resolution: 224, blocks: ResNetConfig.resnet34Blocks), rng: &rng)
+        #expect(imagenet.parameterCount == 21_797_672)
+        #expect(imagenet.blocks.count == 16)
+        let two = ResNet(ResNetConfig(numOutputs: 2, resolution: 224, blocks: ResNetConfig.resnet34Blocks), rng: &rng)
+        #expect(two.parameterCount == 21_285_698)
+        // ResNet-18 at the same size: torchvision's 11,689,512.
+        #expect(ResNet(ResNetConfig(numOutputs: 1000, resolution: 224), rng: &rng).parameterCount == 11_689_512)
+    }
+
+    @Test func resnet34MatchesPyTorch() throws {
+        try checkParity("resnet34_small.safetensors",
+                        config: ResNetConfig(numOutputs: 7, resolution: 32, widths: [4, 8, 8, 16],
+                                             blocks: ResNetConfig.resnet34Blocks))
+    }
+
     @Test func checkpointRoundTripAndErrors() throws {
         let config = ResNetConfig(inChannels: 1, numOutputs: 3, resolution: 16, widths: [4, 4, 8, 8])
         var rng = RNG(seed: 5)

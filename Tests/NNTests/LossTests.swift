@@ -54,6 +54,31 @@ import Tensors
         trainExpectClose(f0.grad, ce.grad, abs: 1e-7, rel: 1e-6, "focal γ=0 vs CE")
     }
 
+    /// The soft-label focal loss is the hard one on one-hot rows and soft cross-entropy at γ = 0; on soft
+    /// rows it differs from both (it down-weights the classes that are already fitted).
+    @Test func softFocalReducesToHardFocalAndSoftCrossEntropy() {
+        let z = t("focal2.logits"), y = targets("focal2.targets")
+        let (n, c) = (z.shape[0], z.shape[1])
+        var onehot = Tensor(zeros: [n, c])
+        for i in 0..<n { onehot.data[i * c + y[i]] = 1 }
+        let hard = Losses.focal(logits: z, targets: y, gamma: 2)
+        let soft = Losses.focal(logits: z, probabilities: onehot, gamma: 2)
+        #expect(abs(hard.loss - soft.loss) <= 1e-6 * max(1, abs(hard.loss)))
+        trainExpectClose(soft.grad, hard.grad, abs: 1e-7, rel: 1e-5, "soft focal on one-hot rows vs hard focal")
+        var q = Tensor(zeros: [n, c])
+        for i in 0..<n { for j in 0..<c { q.data[i * c + j] = Float(1 + (i + j) % 3) / Float(c * 2) } }
+        for i in 0..<n {
+            let s = (0..<c).reduce(Float(0)) { $0 + q.data[i * c + $1] }
+            for j in 0..<c { q.data[i * c + j] /= s }
+        }
+        let ce = Losses.crossEntropy(logits: z, probabilities: q)
+        let f0 = Losses.focal(logits: z, probabilities: q, gamma: 0)
+        #expect(abs(f0.loss - ce.loss) <= 1e-6 * max(1, abs(ce.loss)))
+        trainExpectClose(f0.grad, ce.grad, abs: 1e-7, rel: 1e-5, "soft focal γ=0 vs soft CE")
+        let f2 = Losses.focal(logits: z, probabilities: q, gamma: 2)
+        #expect(f2.loss < ce.loss * 0.99, "focal weights (1 − p)^γ < 1 must lower the loss: \(f2.loss) vs \(ce.loss)")
+    }
+
     @Test func maskedBCEMatchesTorchAndIgnoresMaskedEntries() {
         let z = t("bce.logits"), y = t("bce.targets"), m = t("bce.mask")
         let r = Losses.bceWithLogits(logits: z, targets: y, mask: m)
@@ -121,6 +146,8 @@ import Tensors
             ("focal2", { Losses.focal(logits: $0, targets: y, gamma: 2) }),
             ("focal0.5", { Losses.focal(logits: $0, targets: y, gamma: 0.5) }),
             ("sfocal", { Losses.sigmoidFocal(logits: $0, targets: bits, mask: mask, gamma: 2, alpha: 0.25) }),
+            ("softfocal2", { Losses.focal(logits: $0, probabilities: q, gamma: 2) }),
+            ("softfocal0.5", { Losses.focal(logits: $0, probabilities: q, gamma: 0.5) }),
             ("sfocal_soft", { Losses.sigmoidFocal(logits: $0, targets: q, gamma: 1.5, alpha: -1) }),
         ]
         for (name, f) in cases {

@@ -32,7 +32,8 @@ private func metrics(_ variants: [(name: String, acc: [Double], balanced: [Doubl
     let byWorst = EvaluateStage.select(m, rule: .worstGroup)
     #expect(byWorst.alpha == 0.5)
     #expect(byWorst.description.hasPrefix("val worst-group accuracy among synthetic variants within 0.01"))
-    #expect(EvaluateStage.select(m, rule: .balancedAccuracy) == .init(alpha: 0.25, description: "val balanced accuracy"))
+    #expect(EvaluateStage.select(m, rule: .balancedAccuracy)
+        == .init(alpha: 0.25, description: "val balanced accuracy", variant: "synthetic_a0.25"))
 }
 
 @Test func worstGroupSelectionSaysWhenNoVariantQualifies() throws {
@@ -54,7 +55,7 @@ private func metrics(_ variants: [(name: String, acc: [Double], balanced: [Doubl
         // Oversampling: better on two seeds, much worse on one → spans 0.
         ("oversample", [0.80, 0.81, 0.79], [0.7, 0.7, 0.7], [[0.40, 0.56, 0.54], [0.9, 0.9, 0.9]]),
     ])
-    let json = EvaluateStage.comparisons(m, selectedAlpha: 0.5, splits: [.val, .testID])
+    let json = EvaluateStage.comparisons(m, selected: "synthetic_a0.50", splits: [.val, .testID])
     #expect(json["val"] == nil)  // never compared on the split that chose the variant
     let vsBase = try #require(json["test_id"]?["synthetic_a0.50-baseline"])
     #expect(vsBase["verdict"]?.serialized(indent: nil) == #""helped""#)
@@ -72,4 +73,39 @@ private func metrics(_ variants: [(name: String, acc: [Double], balanced: [Doubl
     #expect(table.contains("over 3 seeds, gap +0.000 → helped"))
     #expect(table.contains("synthetic_a0.50 − oversample: worst-group acc"))
     #expect(table.contains("→ no clear difference"))
+}
+
+/// The stacked variants (synthetic+heuristic, synthetic+oversample) compete with the plain α mix on val;
+/// the winner is named in `selected_variant`, compared against the baselines, and shown in the summary table.
+@Test func selectionMayPickAStackedSyntheticVariant() throws {
+    let m = try metrics([
+        ("baseline", [0.80, 0.80, 0.80], [0.70, 0.70, 0.70], [[0.50, 0.50, 0.50], [0.90, 0.90, 0.90]]),
+        ("synthetic_a0.50", [0.80, 0.80, 0.80], [0.72, 0.72, 0.72], [[0.60, 0.60, 0.60], [0.90, 0.90, 0.90]]),
+        ("synthetic_a0.50+heuristic", [0.80, 0.80, 0.80], [0.74, 0.74, 0.74], [[0.65, 0.66, 0.64], [0.90, 0.90, 0.90]]),
+        ("synthetic_a0.50+oversample", [0.70, 0.70, 0.70], [0.76, 0.76, 0.76], [[0.70, 0.70, 0.70], [0.71, 0.71, 0.71]]),
+        ("oversample", [0.80, 0.80, 0.80], [0.70, 0.70, 0.70], [[0.55, 0.55, 0.55], [0.90, 0.90, 0.90]]),
+    ])
+    #expect(m.variant("synthetic_a0.50+oversample")?.syntheticAlpha == 0.5 && m.variant("synthetic_a0.50+oversample")?.alpha == nil)
+    let worst = EvaluateStage.select(m, rule: .worstGroup)
+    #expect(worst.variant == "synthetic_a0.50+heuristic" && worst.alpha == 0.5)
+    #expect(EvaluateStage.select(m, rule: .balancedAccuracy).variant == "synthetic_a0.50+oversample")
+    let json = EvaluateStage.comparisons(m, selected: worst.variant, splits: [.val, .testID])
+    #expect(json["test_id"]?["synthetic_a0.50+heuristic-baseline"] != nil)
+    #expect(json["test_id"]?["synthetic_a0.50+heuristic-oversample"] != nil)
+    // Ties go to the plain mix.
+    let tie = try metrics([
+        ("baseline", [0.80, 0.80, 0.80], [0.70, 0.70, 0.70], [[0.50, 0.50, 0.50], [0.90, 0.90, 0.90]]),
+        ("synthetic_a0.50+heuristic", [0.80, 0.80, 0.80], [0.72, 0.72, 0.72], [[0.60, 0.60, 0.60], [0.90, 0.90, 0.90]]),
+        ("synthetic_a0.50", [0.80, 0.80, 0.80], [0.72, 0.72, 0.72], [[0.60, 0.60, 0.60], [0.90, 0.90, 0.90]]),
+    ])
+    #expect(EvaluateStage.select(tie, rule: .worstGroup).variant == "synthetic_a0.50")
+
+    // The summary table shows the selected stacked variant (metrics.json `selected_variant`).
+    var selected = m
+    selected.selectedAlpha = 0.5
+    selected.selectedVariant = "synthetic_a0.50+heuristic"
+    #expect(selected.selectedSyntheticVariant?.name == "synthetic_a0.50+heuristic")
+    let table = SummaryTable.render(selected)
+    #expect(table.contains("synthetic_a0.50+heuristic (selected)"))
+    #expect(table.contains("synthetic_a0.50+heuristic − baseline: worst-group acc"))
 }

@@ -9,6 +9,7 @@ Writes next to this script:
                             batch 4 at 32x32, 7 classes: initial state_dict, input, labels, train-mode logits,
                             cross-entropy loss, every parameter gradient, running stats after the step, eval logits
   resnet_imagenet.safetensors  the same at 72x72, widths 4/8/8/16 (ImageNet stem: conv7x7 s2 p3, BN, ReLU, maxpool 3/2/1), batch 2
+  resnet34_small.safetensors   ResNet-34 layout (BasicBlocks 3/4/6/3) at widths 4/8/8/16, CIFAR stem, batch 4 at 32x32
 Probe losses: Σ out·g with a stored direction g, so backward(g) is the gradient to compare.
 """
 import os, sys
@@ -23,7 +24,7 @@ def c(t): return t.detach().float().contiguous().clone()
 
 class ResNetW(nn.Module):
     """torch_reference.ResNet18 with configurable widths and the stem switch fairgen uses (>64 px: ImageNet)."""
-    def __init__(s, nc, widths, res):
+    def __init__(s, nc, widths, res, blocks=(2, 2, 2, 2)):
         super().__init__()
         w0 = widths[0]
         if res > 64:
@@ -33,7 +34,7 @@ class ResNetW(nn.Module):
             s.stem = nn.Sequential(nn.Conv2d(3, w0, 3, 1, 1, bias=False), nn.BatchNorm2d(w0), nn.ReLU())
         L = []; ci = w0
         for i, co in enumerate(widths):
-            for j in range(2): L.append(Basic(ci, co, 2 if (j == 0 and i > 0) else 1)); ci = co
+            for j in range(blocks[i]): L.append(Basic(ci, co, 2 if (j == 0 and i > 0) else 1)); ci = co
         s.layers = nn.Sequential(*L); s.fc = nn.Linear(widths[-1], nc)
     def forward(s, x): return s.fc(F.adaptive_avg_pool2d(s.layers(s.stem(x)), 1).flatten(1))
 
@@ -80,9 +81,9 @@ def pool_fixture():
         out["y_" + name] = c(y); out["g_" + name] = g; out["dx_" + name] = c(xi.grad)
     save_file(out, os.path.join(HERE, "resnet_pool.safetensors"))
 
-def resnet_fixture(fname, res, batch, seed, widths):
+def resnet_fixture(fname, res, batch, seed, widths, blocks=(2, 2, 2, 2)):
     torch.manual_seed(seed)
-    m = ResNetW(7, widths, res)
+    m = ResNetW(7, widths, res, blocks)
     # Non-trivial BN affine parameters so the test sees them act.
     with torch.no_grad():
         for mod in m.modules():
@@ -108,5 +109,6 @@ if __name__ == "__main__":
     bn_fixture(); pool_fixture()
     resnet_fixture("resnet_small.safetensors", 32, 4, 3, [4, 8, 16, 32])
     resnet_fixture("resnet_imagenet.safetensors", 72, 2, 4, [4, 8, 8, 16])
+    resnet_fixture("resnet34_small.safetensors", 32, 4, 5, [4, 8, 8, 16], blocks=(3, 4, 6, 3))
     from torch_reference import ResNet18
     print("ResNet18(7) params", sum(p.numel() for p in ResNet18(7).parameters()))
