@@ -149,6 +149,14 @@ private struct SplitMix {
             for profile in Profile.allCases {
                 try Self.exercise(ChainConfig.resolve(manifest: manifest, profile: profile, threads: 2), table: table)
             }
+            // What `fairgen run --profile paper` resolves: the preset filled in and validated again; only a batch
+            // key of the manifest that cannot hold at the preset's 64 → 256 may refuse it.
+            do {
+                let preset = try PaperPreset.apply(to: manifest, file: "fuzz.yaml")
+                try Self.exercise(ChainConfig.resolve(manifest: preset, profile: .paper, threads: 2), table: table)
+            } catch let e as DatasetError {
+                #expect(e.location.hasSuffix("batch") && e.found.contains("paper profile"), "\(e)\n\(text)")
+            }
         }
         #expect(accepted >= 200, "only \(accepted) of 400 random manifests validated")
     }
