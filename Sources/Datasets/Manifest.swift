@@ -76,7 +76,7 @@ public struct LabelSpec: Codable, Equatable, Sendable {
     public var kind: LabelKind
     /// `single`: the column of class names.
     public var column: String?
-    /// `multi` (0/1, blank or -1 = uncertain) or `soft` (non-negative weights): one column per class.
+    /// `multi` (1/0, -1 = uncertain, blank as `blank` says) or `soft` (non-negative weights): one column per class.
     public var columns: [String]?
     /// `soft` from raters: columns holding `condition:confidence;…` per rater.
     public var raterColumns: [String]?

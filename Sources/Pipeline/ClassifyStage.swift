@@ -183,7 +183,7 @@ public enum ClassifyStage {
             bank.append(img)
             if let t = s.target, table.labelKind != .single {
                 guard t.count == k, s.unknown.allSatisfy({ (0..<k).contains($0) }) else {
-                    throw PipelineError("synthetic sample \(s.stem): target of \(t.count) classes, expected \(k)")
+                    throw PipelineError("synthetic sample \(s.stem): target of \(t.count) classes with unknown \(s.unknown), expected \(k) classes and indices below \(k)")
                 }
                 let known = (0..<k).map { s.unknown.contains($0) ? Float(0) : 1 }
                 values += zip(t, known).map { $0 * $1 }
