@@ -1,22 +1,35 @@
+/// How multi-label cells are stored (docs/manifest.md, "Multi-label cells").
+public enum MultiLabelCell {
+    /// The label-vector value of an uncertain (`-1`) entry. Its mask is 0, so the classifier never learns
+    /// from it (CheXpert: uncertain findings are left out of the diagnostic model's loss), but the generator
+    /// is conditioned on the label vector itself, so it learns "maybe present" — halfway between absent (0)
+    /// and present (1) — instead of seeing the entry as absent or the row as unlabeled.
+    public static let uncertainValue: Float = 0.5
+}
+
 /// Turns a row's label cells into a label vector and a known-mask, per the manifest's label kind.
 struct LabelParser {
     typealias Fail = (DatasetError.Code, String, String, String) -> DatasetError
 
     let spec: LabelSpec
+    /// What an empty `multi` cell means (the manifest's `blankCells`).
+    let blank: BlankCell
     /// Column indices: `column` (single) or `columns` / `rater_columns` (multi, soft).
     let indices: [Int]
     let names: [String]
     let classIndex: [String: Int]
 
-    init(spec: LabelSpec, columns: (String) throws -> Int) throws {
+    init(spec: LabelSpec, blank: BlankCell, columns: (String) throws -> Int) throws {
         self.spec = spec
+        self.blank = blank
         names = spec.column.map { [$0] } ?? spec.columns ?? spec.raterColumns ?? []
         indices = try names.map(columns)
         classIndex = Dictionary(uniqueKeysWithValues: spec.classes.enumerated().map { ($1, $0) })
     }
 
     /// Returns (label vector, mask). `fail(code, column, found, expected)` builds the row's error.
-    func parse(_ cells: [String], fail: Fail) throws -> ([Float], [UInt8]) {
+    /// `unlabeledSplit`: the row is in split `unlabeled`, whose blank cells are never read as negatives.
+    func parse(_ cells: [String], unlabeledSplit: Bool = false, fail: Fail) throws -> ([Float], [UInt8]) {
         let k = spec.classes.count
         let unlabeled = ([Float](repeating: 0, count: k), [UInt8](repeating: 0, count: k))
         let expectedClass = "one of label.classes (\(spec.classes.joined(separator: ", ")))"
@@ -35,11 +48,16 @@ struct LabelParser {
             var v = [Float](repeating: 0, count: k), mask = [UInt8](repeating: 0, count: k)
             for (j, col) in indices.enumerated() {
                 let cell = cells[col]
-                if cell.isEmpty { continue }
-                guard let x = Double(cell), x == 0 || x == 1 || x == -1 else {
-                    throw fail(.invalidCell, names[j], quoted(cell), "0, 1, or blank/-1 for uncertain")
+                if cell.isEmpty {
+                    // A known 0 — except in the `unlabeled` split, which has no findings to leave unmentioned.
+                    if blank == .negative && !unlabeledSplit { mask[j] = 1 }
+                    continue
                 }
-                if x >= 0 { v[j] = Float(x); mask[j] = 1 }
+                guard let x = Double(cell), x == 0 || x == 1 || x == -1 else {
+                    throw fail(.invalidCell, names[j], quoted(cell),
+                               blank == .negative ? "0, 1, -1 for uncertain, or blank for 0" : "0, 1, -1 for uncertain, or blank for unknown")
+                }
+                if x >= 0 { v[j] = Float(x); mask[j] = 1 } else { v[j] = MultiLabelCell.uncertainValue }
             }
             return (v, mask)
 

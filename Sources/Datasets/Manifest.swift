@@ -47,6 +47,18 @@ public struct Manifest: Codable, Equatable, Sendable {
     public var finalResolution: Int { pipeline.finalResolution ?? max(64, baseResolution) }
     /// The square resolutions ingest produces: base and final, ascending, distinct.
     public var resolutions: [Int] { Array(Set([baseResolution, finalResolution])).sorted() }
+    /// What an empty `multi` label cell means: `label.blank`, else `negative` for radiology (the CheXpert
+    /// convention: an unmentioned finding is absent) and `unknown` for every other modality.
+    public var blankCells: BlankCell { label.blank ?? (modality == .radiology ? .negative : .unknown) }
+}
+
+/// The meaning of an empty cell in a `multi` label column (`label.blank`). A `-1` cell is "uncertain"
+/// whatever this says: masked for the classifier, conditioned on as 0.5 by the generator.
+public enum BlankCell: String, Codable, Sendable, CaseIterable {
+    /// The condition is absent: a known 0 (CheXpert: "unmentioned" is negative).
+    case negative
+    /// Nothing is known: masked for the classifier and 0 in the generator's conditioning.
+    case unknown
 }
 
 /// Imaging modality of a drop.
@@ -64,22 +76,24 @@ public struct LabelSpec: Codable, Equatable, Sendable {
     public var kind: LabelKind
     /// `single`: the column of class names.
     public var column: String?
-    /// `multi` (0/1, blank or -1 = uncertain) or `soft` (non-negative weights): one column per class.
+    /// `multi` (1/0, -1 = uncertain, blank as `blank` says) or `soft` (non-negative weights): one column per class.
     public var columns: [String]?
     /// `soft` from raters: columns holding `condition:confidence;…` per rater.
     public var raterColumns: [String]?
     /// Class (condition) names, in label-vector order.
     public var classes: [String]
+    /// `multi` only: what an empty cell means (nil: the modality's default, `Manifest.blankCells`).
+    public var blank: BlankCell?
 
     enum CodingKeys: String, CodingKey {
-        case kind, column, columns, classes
+        case kind, column, columns, classes, blank
         case raterColumns = "rater_columns"
     }
 
     public init(kind: LabelKind, column: String? = nil, columns: [String]? = nil,
-                raterColumns: [String]? = nil, classes: [String]) {
+                raterColumns: [String]? = nil, classes: [String], blank: BlankCell? = nil) {
         self.kind = kind; self.column = column; self.columns = columns
-        self.raterColumns = raterColumns; self.classes = classes
+        self.raterColumns = raterColumns; self.classes = classes; self.blank = blank
     }
 }
 
@@ -126,9 +140,12 @@ public struct DDPMConfig: Codable, Equatable, Sendable {
     /// Draw the generator's training images so that every (class, value of this attribute) cell is equally
     /// frequent (`none`: draw rows uniformly). Must be one of `attributes`.
     public var balance: String?
+    /// Mirror the generators' (DDPM and upsampler) training images left–right at random (default: off for
+    /// radiology, where the heart's side is anatomy, on elsewhere).
+    public var hflip: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case steps, batch, lr, schedule, cond, ema, balance
+        case steps, batch, lr, schedule, cond, ema, balance, hflip
         case condDrop = "cond_drop"
     }
     public init() {}

@@ -94,6 +94,12 @@ extension Manifest {
         return manifest
     }
 
+    /// Runs the cross-key rules of `parse` on a manifest built or changed in code (e.g. a profile's preset
+    /// filled in); `file` names it in errors.
+    public func validate(file: String) throws {
+        try ManifestReader(file: file).validate(self)
+    }
+
     /// Canonical JSON (sorted keys, no insignificant whitespace): equal manifests give equal bytes.
     public func canonicalJSON() -> [UInt8] {
         let encoder = JSONEncoder()

@@ -182,7 +182,7 @@ struct ManifestReader {
     }
 
     func label(_ node: Node) throws -> LabelSpec {
-        let keys = try mapping(node, "label", allowed: ["kind", "column", "columns", "rater_columns", "classes"],
+        let keys = try mapping(node, "label", allowed: ["kind", "column", "columns", "rater_columns", "classes", "blank"],
                                required: ["kind"])
         let kind = try enumValue(keys["kind"]!, "label.kind", LabelKind.self)
         var spec = LabelSpec(kind: kind, classes: [])
@@ -190,6 +190,13 @@ struct ManifestReader {
         if let n = keys["columns"] { spec.columns = try stringList(n, "label.columns", max: ManifestLimits.maxClasses) }
         if let n = keys["rater_columns"] { spec.raterColumns = try stringList(n, "label.rater_columns", max: ManifestLimits.maxRaters) }
         let classes = try keys["classes"].map { try stringList($0, "label.classes", max: ManifestLimits.maxClasses) }
+        if let n = keys["blank"] {
+            // Only 0/1 columns have a blank cell whose meaning is open; elsewhere it would be silently ignored.
+            guard kind == .multi else {
+                throw fail(.unknownKey, "label.blank", found: "key \"blank\" with kind \(kind.rawValue)", expected: "label.blank only with kind multi")
+            }
+            spec.blank = try enumValue(n, "label.blank", BlankCell.self)
+        }
         // Which source keys each kind takes; the others must be absent so that nothing is silently ignored.
         let given = ["column": spec.column != nil, "columns": spec.columns != nil, "rater_columns": spec.raterColumns != nil]
         let allowedSources: [String]
@@ -235,7 +242,7 @@ struct ManifestReader {
         if let n = keys["base_resolution"] { p.baseResolution = try int(n, "pipeline.base_resolution", ManifestLimits.resolution) }
         if let n = keys["final_resolution"] { p.finalResolution = try int(n, "pipeline.final_resolution", ManifestLimits.resolution) }
         if let n = keys["ddpm"] {
-            let k = try mapping(n, "pipeline.ddpm", allowed: ["steps", "batch", "lr", "schedule", "cond", "cond_drop", "ema", "balance"])
+            let k = try mapping(n, "pipeline.ddpm", allowed: ["steps", "batch", "lr", "schedule", "cond", "cond_drop", "ema", "balance", "hflip"])
             var c = DDPMConfig()
             if let v = k["steps"] { c.steps = try int(v, "pipeline.ddpm.steps", ManifestLimits.trainingSteps) }
             if let v = k["batch"] { c.batch = try int(v, "pipeline.ddpm.batch", ManifestLimits.batch) }
@@ -245,6 +252,7 @@ struct ManifestReader {
             if let v = k["balance"] { c.balance = try string(v, "pipeline.ddpm.balance") }
             if let v = k["cond_drop"] { c.condDrop = try double(v, "pipeline.ddpm.cond_drop", 0...1, maxExclusive: true) }
             if let v = k["ema"] { c.ema = try double(v, "pipeline.ddpm.ema", 0...1, maxExclusive: true) }
+            if let v = k["hflip"] { c.hflip = try bool(v, "pipeline.ddpm.hflip") }
             p.ddpm = c
         }
         if let n = keys["upsampler"] {
@@ -345,9 +353,11 @@ struct ManifestReader {
         for (key, r) in [("pipeline.base_resolution", base), ("pipeline.final_resolution", final)] where r % step != 0 {
             throw fail(key, found: "\(r)", expected: "a multiple of \(step) in \(ManifestLimits.resolution.lowerBound)…\(ManifestLimits.resolution.upperBound)")
         }
-        guard final >= base, final % base == 0 else {
+        // Any factor works: the upsampler's conditioning image is a bilinear resize to the exact final size
+        // (the paper's radiology cascade is 64 → 224, a factor of 3.5).
+        guard final >= base else {
             throw fail("pipeline.final_resolution", found: "\(final) with base_resolution \(base)",
-                       expected: "a multiple of base_resolution that is ≥ it")
+                       expected: "a resolution ≥ base_resolution")
         }
         let batches: [(String, Int?, Int)] = [("pipeline.ddpm.batch", m.pipeline.ddpm?.batch, base),
                                               ("pipeline.upsampler.batch", m.pipeline.upsampler?.batch, final),

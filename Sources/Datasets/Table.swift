@@ -14,9 +14,12 @@ public struct TableRow: Codable, Equatable, Sendable {
     /// Normalised path of the image inside the archive.
     public var path: String
     /// Label vector over `classes`: one-hot (single), 0/1 (multi), distribution summing to 1 (soft);
-    /// all zeros when the row is unlabeled.
+    /// all zeros when the row is unlabeled. Multi: an uncertain (`-1`) entry holds
+    /// `MultiLabelCell.uncertainValue` under mask 0 — what the generator is conditioned on; an unknown
+    /// (blank, with `label.blank: unknown`) entry holds 0.
     public var label: [Float]
-    /// Per class: 1 = known, 0 = unknown (multi: blank or -1 cell; single/soft: the whole row unlabeled).
+    /// Per class: 1 = known, 0 = unknown (multi: a -1 cell, or a blank one with `label.blank: unknown`;
+    /// single/soft: the whole row unlabeled). The classifier learns only from known entries.
     public var labelMask: [UInt8]
     /// Per attribute: index into `DatasetTable.attributeValues[a]`, or -1 when blank (unknown).
     public var attributes: [Int]
@@ -157,7 +160,7 @@ public struct DatasetTable: Codable, Equatable, Sendable {
             return i
         }
         let imageCol = try column(m.imageColumn, "image_column")
-        let label = try LabelParser(spec: m.label, columns: { try column($0, "label") })
+        let label = try LabelParser(spec: m.label, blank: m.blankCells, columns: { try column($0, "label") })
         let attrCols = try m.attributes.map { try column($0, "attributes") }
         let domainCol = try m.domainColumn.map { try column($0, "domain_column") }
         let splitCol = try m.splitColumn.map { try column($0, "split_column") }
@@ -195,9 +198,6 @@ public struct DatasetTable: Codable, Equatable, Sendable {
                           found: "more than \(rows.count) rows with \(m.label.classes.count) classes",
                           expected: "rows × classes ≤ \(maxLabelEntries)")
             }
-            let (vector, mask) = try label.parse(cells) { code, column, found, expected in
-                err(code, row: rowNumber, column: column, found: found, expected: expected)
-            }
             var split = Split.train
             if let splitCol {
                 guard let s = Split(rawValue: cells[splitCol]) else {
@@ -205,6 +205,9 @@ public struct DatasetTable: Codable, Equatable, Sendable {
                               expected: "one of \(Split.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 split = s
+            }
+            let (vector, mask) = try label.parse(cells, unlabeledSplit: split == .unlabeled) { code, column, found, expected in
+                err(code, row: rowNumber, column: column, found: found, expected: expected)
             }
             rows.append(TableRow(path: path, label: vector, labelMask: mask, attributes: [], domain: -1, split: split))
             rawAttributes.append(attrCols.map { cells[$0] })

@@ -2,7 +2,8 @@ import Tensors
 
 // Conditioning vectors of Ktena et al.: the label vector (one-hot, multi-hot or soft) concatenated with a
 // one-hot block per attribute chosen in `ddpm.cond`, in the order listed there. Missing information is
-// zeros: unlabeled rows (split `unlabeled`, uncertain labels) have an all-zero label block, unknown
+// zeros: unlabeled rows (split `unlabeled`, unknown labels) have an all-zero label block (an uncertain
+// multi-label entry is not missing: it is conditioned on as 0.5, see `MultiLabelCell`), unknown
 // attribute values an all-zero attribute block. An all-zero vector is the "null" condition of
 // classifier-free guidance; training zeroes whole vectors with probability `cond_drop` to learn it.
 

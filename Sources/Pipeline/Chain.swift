@@ -57,7 +57,10 @@ public enum Chain {
         let threads = max(1, options.threads)
         Parallel.threads = threads
         BLAS.setThreads(threads)
-        let manifest = try Manifest.load(path: manifestPath, requireArchive: archivePath == nil)
+        let dropped = try Manifest.load(path: manifestPath, requireArchive: archivePath == nil)
+        // The paper profile fills in the paper's per-modality settings (resolutions included, so ingest
+        // already works at them) where the manifest is silent; run.json keeps the manifest as dropped.
+        let manifest = options.profile == .paper ? try PaperPreset.apply(to: dropped, file: manifestPath) : dropped
         let archive = archivePath ?? Manifest.archivePath(manifestPath: manifestPath, archive: manifest.archive)
         let config = ChainConfig.resolve(manifest: manifest, profile: options.profile, threads: options.threads)
         let ingest = try IngestStage.stage(manifestPath: manifestPath, manifest: manifest, archivePath: archive)
@@ -77,7 +80,7 @@ public enum Chain {
         // The request identifies "the same job": same drop bytes, same resolved configuration.
         let request = try ingest.key().hex + "/" + StageKey.compute(stage: "chain", codeVersion: codeVersion,
                                                                      config: JSONValue.from(config), inputs: []).hex
-        let run = try openOrCreateRun(store: store, manifest: manifest, config: config, request: request,
+        let run = try openOrCreateRun(store: store, manifest: dropped, config: config, request: request,
                                       codeVersion: options.codeVersion, logger: options.logger)
         // Keep the drop itself (content-addressed, so stored once): a later reprocess re-reads it from here.
         try run.link(store.objects.put(contentsOf: URL(fileURLWithPath: archive)), as: "input/" + inputName(manifest.archive))

@@ -3,7 +3,8 @@ import Foundation
 import Models
 
 /// How big a run is: `quick` (CI-sized, minutes), `default` (CPU-sized, the demo's profile) or `paper`
-/// (the paper's scale, for big machines). The manifest's `pipeline:` keys override the profile.
+/// (the paper's scale and per-modality settings, `PaperPreset`, for big machines). The manifest's
+/// `pipeline:` keys override the profile.
 public enum Profile: String, Codable, Sendable, CaseIterable {
     case quick, `default`, paper
 }
@@ -35,6 +36,8 @@ public struct ChainConfig: Codable, Sendable, Equatable {
         /// Attribute whose values the training draws make equally frequent within each class (nil: draw
         /// rows uniformly).
         public var balance: String? = nil
+        /// Random left–right mirroring of the DDPM's and the upsampler's training images (`pipeline.ddpm.hflip`).
+        public var hflip: Bool = true
     }
 
     /// Cascaded upsampler settings (base → final resolution).
@@ -204,6 +207,8 @@ public struct ChainConfig: Codable, Sendable, Equatable {
         // equally often within each class (what fair-sample will ask for) gives the minority group enough
         // of those steps to learn its appearance.
         if profile != .paper, let a = sample.attribute, attributes.contains(a) { ddpm.balance = a }
+        // A mirrored chest X-ray puts the heart on the wrong side: radiology keeps laterality by default.
+        ddpm.hflip = m.modality != .radiology
         // The manifest's keys win over the profile.
         if let d = p.ddpm {
             if let v = d.steps { ddpm.steps = v }
@@ -213,6 +218,7 @@ public struct ChainConfig: Codable, Sendable, Equatable {
             if let v = d.condDrop { ddpm.condDrop = v }
             if let v = d.ema { ddpm.ema = v }
             if let v = d.balance { ddpm.balance = v == "none" ? nil : v }
+            if let v = d.hflip { ddpm.hflip = v }
         }
         if let u = p.upsampler {
             if let v = u.steps { up.steps = v }

@@ -182,34 +182,50 @@ public enum ClassifyStage {
         }
     }
 
-    /// The synthetic samples as classifier examples (decoded PNGs; labels from their JSON).
+    /// The synthetic samples as classifier examples (decoded PNGs; targets from their JSON: `target` and
+    /// `unknown` when present, else the one-hot of `label` — or, multi-label, its `|`-separated positives).
     static func syntheticImages(_ samples: [SyntheticSample], table: DatasetTable, channels: Int, resolution: Int) throws -> LabeledImages {
         var bank = ImageBank(channels: channels, height: resolution, width: resolution)
         let k = table.classes.count
-        var single: [Int] = [], multi: [Float] = []
+        var single: [Int] = [], values: [Float] = [], mask: [Float] = []
         for s in samples {
             let img = try PNGCodec.decode(s.png, file: "synthetic shard", entry: s.stem + ".png")
             guard img.shape == [channels, resolution, resolution] else {
                 throw PipelineError("synthetic sample \(s.stem): shape \(img.shape), expected \([channels, resolution, resolution])")
             }
             bank.append(img)
-            if table.labelKind == .multi {
+            if let t = s.target, table.labelKind != .single {
+                guard t.count == k, s.unknown.allSatisfy({ (0..<k).contains($0) }) else {
+                    throw PipelineError("synthetic sample \(s.stem): target of \(t.count) classes with unknown \(s.unknown), expected \(k) classes and indices below \(k)")
+                }
+                let known = (0..<k).map { s.unknown.contains($0) ? Float(0) : 1 }
+                values += zip(t, known).map { $0 * $1 }
+                mask += known
+            } else if table.labelKind == .multi {
                 let positive = Set(s.label.split(separator: "|").map(String.init))
-                multi += table.classes.map { positive.contains($0) ? 1 : 0 }
+                values += table.classes.map { positive.contains($0) ? 1 : 0 }
+                mask += [Float](repeating: 1, count: k)
             } else {
                 guard let y = table.classes.firstIndex(of: s.label) else {
                     throw PipelineError("synthetic sample \(s.stem): label '\(s.label)' is not a class")
                 }
                 single.append(y)
+                var onehot = [Float](repeating: 0, count: k)
+                onehot[y] = 1
+                values += onehot
+                mask += [Float](repeating: 1, count: k)
             }
         }
         switch table.labelKind {
         case .multi:
-            return LabeledImages(images: bank, targets: .multi(values: multi, mask: [Float](repeating: 1, count: multi.count), classes: k))
+            return LabeledImages(images: bank, targets: .multi(values: values, mask: mask, classes: k))
         case .soft:
-            var p = [Float](repeating: 0, count: single.count * k)
-            for (i, y) in single.enumerated() { p[i * k + y] = 1 }
-            return LabeledImages(images: bank, targets: .soft(p, classes: k))
+            // Normalised like the real rows' targets (`targets(_:rows:)`).
+            for i in 0..<(values.count / max(1, k)) {
+                let sum = values[(i * k)..<((i + 1) * k)].reduce(0, +)
+                if sum > 0 { for j in 0..<k { values[i * k + j] /= sum } }
+            }
+            return LabeledImages(images: bank, targets: .soft(values, classes: k))
         case .single:
             return LabeledImages(images: bank, targets: .single(single, classes: k))
         }

@@ -41,12 +41,12 @@ public enum DiffusionStages {
         }
     }
 
-    /// Row `i`'s conditioning vector: its label (zeros when unlabeled; uncertain entries zero) and the
-    /// one-hot value of each conditioned attribute (zeros when unknown).
+    /// Row `i`'s conditioning vector: its label vector as stored — zeros when unlabeled, 0 for an unknown
+    /// multi-label entry, `MultiLabelCell.uncertainValue` for an uncertain one (the paper trains the generator
+    /// on uncertain CheXpert labels that the classifier never sees) — and the one-hot value of each
+    /// conditioned attribute (zeros when unknown).
     public static func condVector(_ row: TableRow, table: DatasetTable, layout: ConditioningLayout) -> [Float] {
-        var label: [Float]? = nil
-        if row.isLabeled { label = zip(row.label, row.labelMask).map { $1 == 1 ? $0 : 0 } }
-        return layout.encode(label: label, attributes: attributeIndices(row, table: table, layout: layout))
+        layout.encode(label: row.label, attributes: attributeIndices(row, table: table, layout: layout))
     }
 
     /// The known attribute values of `row` among the layout's blocks, by name.
@@ -109,25 +109,21 @@ public enum DiffusionStages {
             let d = try DatasetObject.decode(ctx.readInput("dataset"))
             let c = config.ddpm
             let layout = try layout(d.table, cond: c.cond)
-            let rows = generativeRows(d.table)
-            guard !rows.isEmpty else { throw PipelineError("train-ddpm: the dataset has no train or unlabeled rows") }
-            let x = try images(d, rows: rows, resolution: c.resolution)
-            let cond = layout.batch(rows.map { condVector(d.table.rows[$0], table: d.table, layout: layout) })
-            let channels = x.shape[1]
+            let set = try ddpmTrainingSet(d, config: c, layout: layout)
+            let channels = set.images.shape[1]
             let unet = UNetConfig(inChannels: channels, baseChannels: c.channels, mults: c.mults, resBlocks: c.resBlocks,
                                   attnResolutions: c.attention, heads: 1, condDim: layout.width, outChannels: channels,
                                   resolution: c.resolution, groups: groups(c.channels))
             let s = settings(steps: c.steps, batch: c.batch, lr: c.lr, ema: c.ema, condDrop: c.condDrop,
                              every: c.checkpointEvery, seed: c.seed, prediction: c.prediction, schedule: c.schedule,
                              timesteps: c.timesteps)
-            var data: any DiffusionTrainingData = ImageTrainingSet(images: x, cond: cond, horizontalFlip: true,
-                                                                   condDrop: Float(c.condDrop))
+            var data: any DiffusionTrainingData = set
             if let name = c.balance {
                 guard let a = d.table.attributes.firstIndex(of: name) else {
                     throw PipelineError("train-ddpm: pipeline.ddpm.balance: '\(name)' is not an attribute of the dataset")
                 }
                 data = ResampledTrainingSet(base: data, mapping: ResampledTrainingSet.balancedMapping(
-                    groups: balanceGroups(d.table, rows: rows, attribute: a)))
+                    groups: balanceGroups(d.table, rows: generativeRows(d.table), attribute: a)))
             }
             let card = ModelCard(unet: unet, layout: layout, prediction: c.prediction, schedule: c.schedule,
                                  timesteps: c.timesteps, steps: c.steps)
@@ -141,33 +137,51 @@ public enum DiffusionStages {
         return try Stage(name: "train-upsampler", codeVersion: upsamplerCodeVersion,
                          config: UpsamplerSlice(upsampler: u, cond: config.ddpm.cond, prediction: config.ddpm.prediction,
                                                 schedule: config.ddpm.schedule, timesteps: config.ddpm.timesteps,
-                                                threads: config.threads),
+                                                hflip: config.ddpm.hflip, threads: config.threads),
                          inputs: ["dataset": dataset]) { ctx in
             let d = try DatasetObject.decode(ctx.readInput("dataset"))
             let layout = try layout(d.table, cond: config.ddpm.cond)
-            let rows = generativeRows(d.table)
-            guard !rows.isEmpty else { throw PipelineError("train-upsampler: the dataset has no train or unlabeled rows") }
-            let x = try images(d, rows: rows, resolution: u.to)
-            let cond = layout.batch(rows.map { condVector(d.table.rows[$0], table: d.table, layout: layout) })
-            let channels = x.shape[1]
-            var aug = UpsamplerAugmentSettings()
-            if u.aug == "none" {
-                aug.antialiasProbability = 0; aug.noiseProbability = 0; aug.blurKernel = 1; aug.maxTrainingLevel = 0
-            }
-            let schedule = NoiseSchedule(kind: config.ddpm.schedule == "linear" ? .linear : .cosine, steps: config.ddpm.timesteps)
-            let conditioner = UpsamplerConditioner(settings: aug, schedule: schedule, baseSize: (u.from, u.from))
+            let data = try upsamplerTrainingSet(d, config: config, layout: layout)
+            let channels = data.images.shape[1]
+            let aug = data.conditioner.settings
             let unet = UNetConfig(inChannels: 2 * channels, baseChannels: u.channels, mults: u.mults, resBlocks: u.resBlocks,
                                   attnResolutions: [], heads: 1, condDim: layout.width + aug.levelFeatures,
                                   outChannels: channels, resolution: u.to, groups: groups(u.channels))
             let s = settings(steps: u.steps, batch: u.batch, lr: u.lr, ema: config.ddpm.ema, condDrop: config.ddpm.condDrop,
                              every: u.checkpointEvery, seed: u.seed, prediction: config.ddpm.prediction,
                              schedule: config.ddpm.schedule, timesteps: config.ddpm.timesteps)
-            let data = UpsamplerTrainingSet(images: x, cond: cond, conditioner: conditioner, horizontalFlip: true,
-                                            condDrop: Float(config.ddpm.condDrop))
             let card = ModelCard(unet: unet, layout: layout, prediction: config.ddpm.prediction, schedule: config.ddpm.schedule,
                                  timesteps: config.ddpm.timesteps, steps: u.steps, baseResolution: u.from, augment: aug)
             return ["checkpoint": .bytes(try train(ctx, unet: unet, settings: s, data: data, card: card))]
         }
+    }
+
+    /// The base DDPM's training set: the `train` and `unlabeled` rows at the base resolution with their
+    /// conditioning vectors, mirrored at random only when `ddpm.hflip` says so.
+    static func ddpmTrainingSet(_ d: IngestedDataset, config c: ChainConfig.DDPM, layout: ConditioningLayout) throws -> ImageTrainingSet {
+        let rows = generativeRows(d.table)
+        guard !rows.isEmpty else { throw PipelineError("train-ddpm: the dataset has no train or unlabeled rows") }
+        let x = try images(d, rows: rows, resolution: c.resolution)
+        let cond = layout.batch(rows.map { condVector(d.table.rows[$0], table: d.table, layout: layout) })
+        return ImageTrainingSet(images: x, cond: cond, horizontalFlip: c.hflip, condDrop: Float(c.condDrop))
+    }
+
+    /// The upsampler's training set: the same rows at the final resolution, their low-resolution conditioning
+    /// made by bilinear resizes to the exact base and final sizes (any ratio), mirrored only when `ddpm.hflip` says so.
+    static func upsamplerTrainingSet(_ d: IngestedDataset, config: ChainConfig, layout: ConditioningLayout) throws -> UpsamplerTrainingSet {
+        guard let u = config.upsampler else { throw PipelineError("train-upsampler: no upsampler in this configuration") }
+        let rows = generativeRows(d.table)
+        guard !rows.isEmpty else { throw PipelineError("train-upsampler: the dataset has no train or unlabeled rows") }
+        let x = try images(d, rows: rows, resolution: u.to)
+        let cond = layout.batch(rows.map { condVector(d.table.rows[$0], table: d.table, layout: layout) })
+        var aug = UpsamplerAugmentSettings()
+        if u.aug == "none" {
+            aug.antialiasProbability = 0; aug.noiseProbability = 0; aug.blurKernel = 1; aug.maxTrainingLevel = 0
+        }
+        let schedule = NoiseSchedule(kind: config.ddpm.schedule == "linear" ? .linear : .cosine, steps: config.ddpm.timesteps)
+        let conditioner = UpsamplerConditioner(settings: aug, schedule: schedule, baseSize: (u.from, u.from))
+        return UpsamplerTrainingSet(images: x, cond: cond, conditioner: conditioner, horizontalFlip: config.ddpm.hflip,
+                                    condDrop: Float(config.ddpm.condDrop))
     }
 
     /// Trains (resuming from the resume folder's checkpoint when there is one) and returns the EMA
@@ -221,6 +235,7 @@ public enum DiffusionStages {
         var prediction: String
         var schedule: String
         var timesteps: Int
+        var hflip: Bool
         var threads: Int
     }
 }

@@ -15,7 +15,8 @@ import Tensors
 /// `grid-III-<slug>` PNG per class (rows: attribute values, columns: samples); see `GridCollector.fileName`.
 public enum FairSampleStage {
     /// fair-sample-2: grid outputs are named by class index (`grid-000-<slug>`), not by class name alone.
-    /// fair-sample-3: guidance and the confidence filter can be chosen on val (`LeverPilot`); `levers` output.
+    /// fair-sample-3: guidance and the confidence filter can be chosen on val (`LeverPilot`); `levers` output;
+    /// soft and multi-label samples carry their classifier target (`target`, `unknown`).
     public static let codeVersion = "fair-sample-3"
     /// Samples per row of a class grid.
     static let gridColumns = 6
@@ -30,6 +31,9 @@ public enum FairSampleStage {
         var cond: [Float]
         var label: String
         var attributes: [String: String]
+        /// The classifier target when it is not `label`'s one-hot (soft, multi), and its unknown classes.
+        var target: [Float]? = nil
+        var unknown: [Int] = []
         /// For `translate`: the real training row (at base resolution) to translate.
         var source: Int?
     }
@@ -203,7 +207,8 @@ public enum FairSampleStage {
             for (k, p) in batch.enumerated() {
                 let png = try PNGCodec.encode(images[k])
                 try writer.append(SyntheticSample(index: done + k, png: png, label: p.label, attributes: p.attributes,
-                                                  seed: c.seed, guidance: w, strategy: c.strategy))
+                                                  seed: c.seed, guidance: w, strategy: c.strategy,
+                                                  target: p.target, unknown: p.unknown))
                 grid.offer(images[k], label: p.label, value: c.attribute.flatMap { p.attributes[$0] } ?? "all")
             }
             done += batch.count
@@ -292,7 +297,18 @@ public enum FairSampleStage {
             let label = multi
                 ? table.classes.indices.filter { row.labelMask[$0] == 1 && row.label[$0] > 0.5 }.map { table.classes[$0] }.joined(separator: "|")
                 : table.classes[y]
-            plan.append(Planned(cond: cond, label: label, attributes: names, source: source))
+            var planned = Planned(cond: cond, label: label, attributes: names, source: source)
+            // The image is generated under the template's label vector, so that vector — not its arg-max —
+            // is what the classifier should learn from it (a soft label stays soft), and a multi-label entry
+            // the template leaves unknown or uncertain stays out of the loss, as it does for the real row.
+            switch table.labelKind {
+            case .single: break
+            case .soft: planned.target = row.label
+            case .multi:
+                planned.target = zip(row.label, row.labelMask).map { $1 == 1 ? $0 : 0 }
+                planned.unknown = row.labelMask.indices.filter { row.labelMask[$0] == 0 }
+            }
+            plan.append(planned)
         }
         return plan
     }

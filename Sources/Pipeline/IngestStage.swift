@@ -7,7 +7,8 @@ import Store
 /// resolutions; `fairgen ingest` files its object under the same key, so either one reuses the other's work.
 public enum IngestStage {
     /// Bumped when ingest's output for the same inputs changes (decode, resize or object format).
-    public static let codeVersion = "ingest-2/dataset-object-\(DatasetObject.version)"
+    /// ingest-3: multi-label blank cells follow `label.blank` (radiology: negative) and `-1` cells keep 0.5.
+    public static let codeVersion = "ingest-3/dataset-object-\(DatasetObject.version)"
 
     /// The settings that shape ingest's output, hashed into its stage key.
     public static func configSlice(limits: IngestLimits, resolutions: [Int]) -> JSONValue {

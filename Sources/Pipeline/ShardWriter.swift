@@ -19,9 +19,16 @@ public struct SyntheticSample: Equatable, Sendable {
     public var guidance: Double
     /// `fair` (p(y) kept, p(a) uniform) or `translate` (img2img).
     public var strategy: String
+    /// The classifier target over the dataset's classes when it is more than `label` says: the soft vector
+    /// the image was conditioned on (soft labels), or the 0/1 vector of a multi-label row. nil: `label`'s
+    /// one-hot (single labels, and shards written before fair-sample-3).
+    public var target: [Float]?
+    /// Multi-label: classes whose target is unknown (the template row's uncertain or unknown entries), left
+    /// out of the classifier's loss as for real rows.
+    public var unknown: [Int]
 
     public init(index: Int, png: [UInt8], label: String, attributes: [String: String], seed: UInt64,
-                guidance: Double, strategy: String) {
+                guidance: Double, strategy: String, target: [Float]? = nil, unknown: [Int] = []) {
         self.index = index
         self.png = png
         self.label = label
@@ -29,22 +36,28 @@ public struct SyntheticSample: Equatable, Sendable {
         self.seed = seed
         self.guidance = guidance
         self.strategy = strategy
+        self.target = target
+        self.unknown = unknown
     }
 
     /// The entry stem: `000123`.
     public var stem: String { String(format: "%06d", index) }
 
-    /// The `.json` entry: canonical JSON `{"attributes":{…},"guidance":…,"label":…,"seed":…,"strategy":…}`.
+    /// The `.json` entry: canonical JSON `{"attributes":{…},"guidance":…,"label":…,"seed":…,"strategy":…}`,
+    /// plus `"target":[…]` (one number per class) and `"unknown":[…]` (class indices) when set.
     public func metadataJSON() throws -> [UInt8] {
         precondition(seed < (1 << 53), "sample seeds must be below 2^53 to survive JSON")
-        let value = JSONValue.object([
+        var members: [String: JSONValue] = [
             "label": .string(label),
             "attributes": .object(attributes.mapValues { .string($0) }),
             "seed": .number(Double(seed)),
             "guidance": .number(guidance),
             "strategy": .string(strategy),
-        ])
-        return Array(try CanonicalJSON.encode(value).utf8)
+        ]
+        // A Float widens to a Double exactly, and the Double's shortest text parses back to the same Float.
+        if let target { members["target"] = .array(target.map { .number(Double($0)) }) }
+        if !unknown.isEmpty { members["unknown"] = .array(unknown.map { .number(Double($0)) }) }
+        return Array(try CanonicalJSON.encode(.object(members)).utf8)
     }
 }
 
@@ -178,7 +191,25 @@ public enum ShardReader {
         guard case .number(let seed)? = value["seed"], seed >= 0, seed == seed.rounded() else { throw bad("seed", "a non-negative integer") }
         guard case .number(let guidance)? = value["guidance"] else { throw bad("guidance", "a number") }
         guard case .string(let strategy)? = value["strategy"] else { throw bad("strategy", "a string") }
+        var target: [Float]? = nil
+        if let t = value["target"] {
+            guard case .array(let items) = t else { throw bad("target", "an array of non-negative numbers") }
+            target = try items.map { item -> Float in
+                guard case .number(let x) = item, x.isFinite, x >= 0 else { throw bad("target", "an array of non-negative numbers") }
+                return Float(x)
+            }
+        }
+        var unknown: [Int] = []
+        if let u = value["unknown"] {
+            guard case .array(let items) = u else { throw bad("unknown", "an array of class indices") }
+            unknown = try items.map { item -> Int in
+                guard case .number(let x) = item, x >= 0, x == x.rounded(), x < Double(ManifestLimits.maxClasses) else {
+                    throw bad("unknown", "an array of class indices")
+                }
+                return Int(x)
+            }
+        }
         return SyntheticSample(index: index, png: png, label: label, attributes: attributes, seed: UInt64(seed),
-                               guidance: guidance, strategy: strategy)
+                               guidance: guidance, strategy: strategy, target: target, unknown: unknown)
     }
 }

@@ -168,7 +168,7 @@ func manifestError(_ text: String, file: String = "inbox/x.yaml") -> DatasetErro
         #expect(code("strength: 0.6", "strength: 1.2") == (.invalidValue, "pipeline.sample.strength"))
         #expect(code("mmd: true", "mmd: maybe") == (.invalidValue, "pipeline.evaluate.mmd"))
         #expect(code("modality: dermatology", "modality: cardiology") == (.invalidValue, "modality"))
-        #expect(code("final_resolution: 64", "final_resolution: 48") == (.invalidValue, "pipeline.final_resolution"))
+        #expect(code("final_resolution: 64", "final_resolution: 16") == (.invalidValue, "pipeline.final_resolution"))
         #expect(code("high_risk: [melanoma, bcc, scc]", "high_risk: [melanoma, wart]") == (.labelOutsideClasses, "high_risk[1]"))
         #expect(code("table: metadata.csv", "table: ../metadata.csv") == (.invalidValue, "table"))
         #expect(code("image_column: path\n", "") == (.missingKey, "image_column"))

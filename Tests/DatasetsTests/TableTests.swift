@@ -54,7 +54,8 @@ private func tableError(_ csv: String, _ m: Manifest) -> DatasetError? {
         let m = manifest(LabelSpec(kind: .multi, columns: ["atel", "card"], classes: ["atel", "card"]), attributes: ["sex", "race"])
         let t = try DatasetTable.parse(Array("path,atel,card,sex,race,split\nx/1.png,1,0,F,w,train\nx/2.png,-1,,M,b,val\nx/3.png,0,1.0,M,,test_id\n".utf8),
                                        manifest: m, file: "d")
-        #expect(t.rows.map(\.label) == [[1, 0], [0, 0], [0, 1]])
+        // -1 is uncertain: 0.5 (the generator's conditioning) under mask 0; blank is unknown outside radiology.
+        #expect(t.rows.map(\.label) == [[1, 0], [0.5, 0], [0, 1]])
         #expect(t.rows.map(\.labelMask) == [[1, 1], [0, 0], [1, 1]])
         #expect(t.attributeValues == [["F", "M"], ["b", "w"]])
         let bad = tableError("path,atel,card,sex,race,split\nx/1.png,2,0,F,w,train\n", m)

@@ -5,6 +5,7 @@ import Pipeline
 import Store
 
 /// `fairgen ingest MANIFEST`: validate a drop, store its dataset object, print the object id.
+/// `fairgen ingest --dry-run MANIFEST [ARCHIVE]`: the same checks, a summary, nothing written.
 /// The object is filed under the "ingest" stage key (manifest bytes + archive bytes + limits +
 /// resolutions), so ingesting the same drop again prints the same id without decoding anything
 /// (after re-hashing the stored object: a corrupt one is ingested again and replaced).
@@ -18,11 +19,28 @@ struct IngestCommand: ParsableCommand {
 
     @Argument(help: ArgumentHelp("The drop's manifest (YAML or JSON); its archive must sit beside it.", valueName: "manifest"))
     var manifest: String
+    @Argument(help: ArgumentHelp("With --dry-run: the archive to check (default: the one the manifest names, beside it).",
+                                 valueName: "archive"))
+    var archive: String?
+    /// Check the drop as ingest would — every rule, every image decoded — print a summary, write nothing.
+    @Flag(name: .customLong("dry-run"), help: "Validate the manifest and archive fully, print a summary, write nothing (no store needed).")
+    var dryRun = false
     @OptionGroup var location: StoreLocation
+
+    func validate() throws {
+        if archive != nil && !dryRun {
+            throw ValidationError("an ARCHIVE argument is only accepted with --dry-run (ingest reads the archive beside the manifest)")
+        }
+    }
 
     func run() throws {
         do {
-            try ingest()
+            if dryRun {
+                let summary = try ingestDryRun(manifestPath: manifest, archivePath: archive)
+                for line in summary.lines { print(line) }
+            } else {
+                try ingest()
+            }
         } catch let error as DatasetError {
             throw CLIFailure.rejected(error.description)
         }
