@@ -280,7 +280,10 @@ extension Conv2d {
     /// Largest V or M buffer of one chunk (floats, 16 MB): bounds the workspace for wide layers.
     static let winogradMaxFloats = 1 << 22
 
-    /// Whether a forward/backward on H×W images takes the Winograd path.
+    /// Whether a forward/backward on H×W images takes the Winograd path. No minimum size: measured per
+    /// layer (thread CPU time, forward + backward, Cin = Cout, ResNet/UNet shapes) Winograd took 0.50–0.68×
+    /// the im2col time from 64×64 down to 4×4 and 0.83× at 2×2 (one tile per image, ResNet-18's last stage
+    /// at 64×64 input), so it is used at every size (docs/performance.md, "Winograd").
     func usesWinograd(height: Int, width: Int) -> Bool {
         kernel == 3 && stride == 1 && padding == 1 && (winograd ?? Conv2d.winogradEnabled)
     }
