@@ -46,8 +46,9 @@ public final class Conv2d {
         return !["0", "false", "off", "no"].contains(value.lowercased())
     }
 
-    /// This layer's choice, overriding `winogradEnabled` when set (tests compare both paths on one layer
-    /// without touching the process-wide switch other tests read concurrently).
+    /// This layer's choice, overriding `winogradEnabled` when set: true → Winograd if the layer is
+    /// 3×3/stride-1/pad-1, false → im2col. (Tests compare both paths on one layer without touching the
+    /// process-wide switch that other tests read concurrently.)
     public var winograd: Bool?
 
     private var input = Tensor(zeros: [0])
@@ -271,7 +272,8 @@ public final class Conv2d {
 ///
 /// Layout per chunk of b images with T = b·⌈H/2⌉·⌈W/2⌉ tiles: U `[16, Cout, Cin]` (once per call, shared by
 /// the shards), V `[16, Cin, T]`, M `[16, Cout, T]`. Backward recomputes V from the cached input rather than
-/// keeping it from the forward (it is 16/9 × the input's im2col columns; peak memory matters more).
+/// keeping it from the forward: V is 4 floats per input value, and every layer would hold its own until its
+/// backward (peak memory matters more than the transform's time).
 /// Results differ from im2col's in the last bits (other rounding: a few ulp of the largest terms); they are
 /// the same for any thread count, like im2col's (batch shards, shard-ordered weight-gradient sums).
 extension Conv2d {
