@@ -63,7 +63,9 @@ import Glibc
         }
         let metrics = try MetricsSummary(json: Array(Data(contentsOf: dir.url.appendingPathComponent("a/store/datasets/derm-demo/latest/metrics.json"))))
         #expect(metrics.version == 1 && metrics.selectedAlpha == 0.5)
-        #expect(Set(metrics.variants.map(\.name)) == ["baseline", "synthetic_a0.50", "oversample"])
+        // The quick profile trains the stacked variants too (one α, one seed), so CI runs them end to end.
+        #expect(Set(metrics.variants.map(\.name)) == ["baseline", "synthetic_a0.50", "oversample",
+                                                     "synthetic_a0.50+heuristic", "synthetic_a0.50+oversample"])
         #expect(metrics.variant("baseline")?.splits["test_ood"]?.accuracy?.mean != nil)
         #expect(daemonOutcomeFolders(dir.sub("a/inbox"), ".processed").count == 1)
         #expect(Self.leftovers(dir, "a").isEmpty, "left in store/tmp: \(Self.leftovers(dir, "a"))")
