@@ -190,10 +190,13 @@ public enum EvaluateStage {
         guard let images = d.images(at: resolution) else {
             throw PipelineError("evaluate: dataset object has no images at \(resolution) px")
         }
+        guard let layout = ChainConfig.resnetLayout(arch: config.classify.arch) else {
+            throw PipelineError("evaluate: classifier arch '\(config.classify.arch)' is unknown")
+        }
         var rng = RNG(seed: 0)   // every weight is overwritten by the checkpoint
         let network = ResNet(ResNetConfig(inChannels: images.channels, numOutputs: table.classes.count,
                                           resolution: resolution, widths: config.classify.widths,
-                                          blocks: ChainConfig.resnetBlocks(arch: config.classify.arch) ?? ResNetConfig.resnet18Blocks),
+                                          blocks: layout.blocks, bottleneck: layout.bottleneck),
                          rng: &rng)
         try network.loadStateDict(weights, source: "auditor checkpoint")
         let attributeIndex = config.sample.attribute.flatMap { table.attributes.firstIndex(of: $0) }
