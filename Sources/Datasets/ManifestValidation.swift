@@ -307,11 +307,6 @@ struct ManifestReader {
             var c = ClassifierConfig()
             if let v = k["arch"] {
                 let arch = try enumValue(v, "pipeline.classifier.arch", ClassifierArch.self)
-                // ResNet-50 (bottleneck blocks) is not built; refusing it here beats failing after the generator trained.
-                guard arch != .resnet50 else {
-                    throw fail("pipeline.classifier.arch", found: quoted(arch.rawValue),
-                               expected: "resnet18 or resnet34 (resnet50, with bottleneck blocks, is not built yet)")
-                }
                 c.arch = arch
             }
             if let v = k["epochs"] { c.epochs = try int(v, "pipeline.classifier.epochs", ManifestLimits.epochs) }

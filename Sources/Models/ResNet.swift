@@ -1,9 +1,10 @@
 import NN
 import Tensors
 
-/// Shape of a BasicBlock ResNet classifier. `widths` are the channel counts of the four stages (PyTorch's
-/// ResNet-18/34: 64/128/256/512); smaller widths give fast models for tests and CPU profiles. `blocks` are
-/// the BasicBlocks per stage: [2, 2, 2, 2] is ResNet-18, [3, 4, 6, 3] ResNet-34.
+/// Shape of a ResNet classifier. `widths` are the channel counts of the four stages (PyTorch's ResNet-18/34/50:
+/// 64/128/256/512; a bottleneck stage outputs 4× its width); smaller widths give fast models for tests and CPU
+/// profiles. `blocks` are the blocks per stage: BasicBlocks [2, 2, 2, 2] is ResNet-18, [3, 4, 6, 3] ResNet-34;
+/// bottleneck blocks [3, 4, 6, 3] ResNet-50.
 public struct ResNetConfig: Sendable, Equatable, Codable {
     public var inChannels: Int
     public var numOutputs: Int
@@ -11,6 +12,8 @@ public struct ResNetConfig: Sendable, Equatable, Codable {
     public var resolution: Int
     public var widths: [Int]
     public var blocks: [Int]
+    /// Bottleneck blocks (1×1 → 3×3 → 1×1, expansion 4; ResNet-50) instead of BasicBlocks.
+    public var bottleneck: Bool
 
     /// BasicBlocks per stage of ResNet-18.
     public static let resnet18Blocks = [2, 2, 2, 2]
@@ -18,28 +21,58 @@ public struct ResNetConfig: Sendable, Equatable, Codable {
     public static let resnet34Blocks = [3, 4, 6, 3]
 
     public init(inChannels: Int = 3, numOutputs: Int, resolution: Int, widths: [Int] = [64, 128, 256, 512],
-                blocks: [Int] = ResNetConfig.resnet18Blocks) {
+                blocks: [Int] = ResNetConfig.resnet18Blocks, bottleneck: Bool = false) {
         precondition(inChannels > 0 && numOutputs > 0 && resolution > 0, "ResNetConfig: sizes must be positive")
         precondition(widths.count == 4 && widths.allSatisfy { $0 > 0 }, "ResNetConfig: widths must be 4 positive values")
         precondition(blocks.count == 4 && blocks.allSatisfy { $0 > 0 }, "ResNetConfig: blocks must be 4 positive counts")
         self.inChannels = inChannels; self.numOutputs = numOutputs
-        self.resolution = resolution; self.widths = widths; self.blocks = blocks
+        self.resolution = resolution; self.widths = widths; self.blocks = blocks; self.bottleneck = bottleneck
     }
+
+    /// Output channels per input-width channel of a block (4 for bottlenecks, torchvision's `expansion`).
+    public var expansion: Int { bottleneck ? 4 : 1 }
 
     /// ImageNet stem (conv7×7 s2 p3 → BN → ReLU → max-pool 3/2/1) above 64 px; CIFAR stem (conv3×3 s1 p1) otherwise.
     public var imagenetStem: Bool { resolution > 64 }
-    /// Length of `ResNet.features` (the last stage's width).
-    public var featureCount: Int { widths[3] }
+    /// Length of `ResNet.features` (the last stage's output channels).
+    public var featureCount: Int { widths[3] * expansion }
 }
 
 /// ResNet BasicBlock: out = relu(shortcut(x) + bn2(conv2(relu(bn1(conv1(x)))))), conv3×3 without bias,
 /// shortcut = conv1×1(stride) → BN when the stride or width changes, identity otherwise.
 /// Names follow `Basic` in torch_reference.py: `<prefix>.c1`, `.b1`, `.c2`, `.b2`, `.sc.0`, `.sc.1`.
 /// Caches: each layer its own inputs; the block its output (the ReLU mask of the residual join).
+///
+/// Bottleneck form (`init(name:inChannels:width:…)`, torchvision's ResNet-50 v1.5 `Bottleneck`):
+/// out = relu(shortcut(x) + bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x))))))))) with conv1 1×1 (in → width),
+/// conv2 3×3 carrying the stride (width → width), conv3 1×1 (width → 4·width); names add `.c3`, `.b3`.
 public final class ResNetBlock {
     public let c1: Conv2d, b1: BatchNorm2d, c2: Conv2d, b2: BatchNorm2d
+    /// The expanding 1×1 convolution and its norm (bottleneck blocks only).
+    public let c3: Conv2d?, b3: BatchNorm2d?
     public let shortcutConv: Conv2d?, shortcutBN: BatchNorm2d?
     private var output = Tensor(zeros: [0])
+
+    /// A bottleneck block: `inChannels` → `width` (1×1) → `width` (3×3, `stride`) → 4·`width` (1×1).
+    public init(name: String, inChannels: Int, width: Int, stride: Int, rng: inout RNG) {
+        let out = width * 4
+        c1 = Conv2d(name: name + ".c1", inChannels: inChannels, outChannels: width, kernel: 1,
+                    stride: 1, padding: 0, bias: false, rng: &rng)
+        b1 = BatchNorm2d(name: name + ".b1", channels: width, fusedReLU: true)
+        c2 = Conv2d(name: name + ".c2", inChannels: width, outChannels: width, kernel: 3,
+                    stride: stride, padding: 1, bias: false, rng: &rng)
+        b2 = BatchNorm2d(name: name + ".b2", channels: width, fusedReLU: true)
+        c3 = Conv2d(name: name + ".c3", inChannels: width, outChannels: out, kernel: 1,
+                    stride: 1, padding: 0, bias: false, rng: &rng)
+        b3 = BatchNorm2d(name: name + ".b3", channels: out)
+        if stride != 1 || inChannels != out {
+            shortcutConv = Conv2d(name: name + ".sc.0", inChannels: inChannels, outChannels: out, kernel: 1,
+                                  stride: stride, padding: 0, bias: false, rng: &rng)
+            shortcutBN = BatchNorm2d(name: name + ".sc.1", channels: out)
+        } else {
+            shortcutConv = nil; shortcutBN = nil
+        }
+    }
 
     public init(name: String, inChannels: Int, outChannels: Int, stride: Int, rng: inout RNG) {
         c1 = Conv2d(name: name + ".c1", inChannels: inChannels, outChannels: outChannels, kernel: 3,
@@ -48,6 +81,7 @@ public final class ResNetBlock {
         c2 = Conv2d(name: name + ".c2", inChannels: outChannels, outChannels: outChannels, kernel: 3,
                     stride: 1, padding: 1, bias: false, rng: &rng)
         b2 = BatchNorm2d(name: name + ".b2", channels: outChannels)
+        c3 = nil; b3 = nil
         if stride != 1 || inChannels != outChannels {
             shortcutConv = Conv2d(name: name + ".sc.0", inChannels: inChannels, outChannels: outChannels, kernel: 1,
                                   stride: stride, padding: 0, bias: false, rng: &rng)
@@ -58,7 +92,7 @@ public final class ResNetBlock {
     }
 
     /// Batch norms in state_dict order.
-    var norms: [BatchNorm2d] { [b1, b2] + (shortcutBN.map { [$0] } ?? []) }
+    var norms: [BatchNorm2d] { [b1, b2] + (b3.map { [$0] } ?? []) + (shortcutBN.map { [$0] } ?? []) }
 
     /// (parameters, buffers) per module in PyTorch `state_dict` order.
     var stateEntries: [(name: String, tensor: Tensor)] {
@@ -66,6 +100,10 @@ public final class ResNetBlock {
         out += b1.parameters.map { ($0.name, $0.value) } + b1.buffers
         out.append((c2.weight.name, c2.weight.value))
         out += b2.parameters.map { ($0.name, $0.value) } + b2.buffers
+        if let c3, let b3 {
+            out.append((c3.weight.name, c3.weight.value))
+            out += b3.parameters.map { ($0.name, $0.value) } + b3.buffers
+        }
         if let sc = shortcutConv, let bn = shortcutBN {
             out.append((sc.weight.name, sc.weight.value))
             out += bn.parameters.map { ($0.name, $0.value) } + bn.buffers
@@ -76,6 +114,7 @@ public final class ResNetBlock {
     /// Parameters in PyTorch `named_parameters()` order.
     public var parameters: [Parameter] {
         c1.parameters + b1.parameters + c2.parameters + b2.parameters
+            + (c3?.parameters ?? []) + (b3?.parameters ?? [])
             + (shortcutConv?.parameters ?? []) + (shortcutBN?.parameters ?? [])
     }
 
@@ -83,6 +122,7 @@ public final class ResNetBlock {
     public func forward(_ x: Tensor) -> Tensor {
         let h = b1.forward(c1.forward(x))
         var z = b2.forward(c2.forward(h))
+        if let c3, let b3 { z = b3.forward(c3.forward(z)) }
         if let sc = shortcutConv, let bn = shortcutBN {
             addReLU(into: &z, bn.forward(sc.forward(x)))
         } else {
@@ -95,18 +135,19 @@ public final class ResNetBlock {
     /// ∂L/∂x through both branches; accumulates every parameter gradient of the block.
     public func backward(_ dy: Tensor) -> Tensor {
         let d = reluBackward(output: output, dy: dy)
-        var dx = c1.backward(b1.backward(c2.backward(b2.backward(d))))
+        let dz = if let c3, let b3 { c3.backward(b3.backward(d)) } else { d }
+        var dx = c1.backward(b1.backward(c2.backward(b2.backward(dz))))
         let dskip = if let sc = shortcutConv, let bn = shortcutBN { sc.backward(bn.backward(d)) } else { d }
         if !dx.data.isEmpty { dx.accumulate(dskip) }
         return dx
     }
 }
 
-/// ResNet-18/34 classifier as `ResNet18` in shared/bench/torch_reference.py: stem → 4 stages × `blocks` BasicBlocks
+/// ResNet-18/34/50 classifier as `ResNet18` in shared/bench/torch_reference.py: stem → 4 stages × `blocks` BasicBlocks (or bottlenecks)
 /// (stride 2 at the first block of stages 2–4) → global average pool → Linear(width₄, outputs).
 /// Parameter and buffer names equal the reference's `state_dict` keys (stem.0.weight, stem.1.running_mean,
 /// layers.3.sc.0.weight, fc.bias, …), so checkpoints interoperate with PyTorch.
-/// Shapes: x `[N, inChannels, R, R]` → logits `[N, numOutputs]`; `features(x)` → `[N, widths[3]]`.
+/// Shapes: x `[N, inChannels, R, R]` → logits `[N, numOutputs]`; `features(x)` → `[N, featureCount]`.
 public final class ResNet {
     public let config: ResNetConfig
     public let stemConv: Conv2d
@@ -133,15 +174,18 @@ public final class ResNet {
         stemBN = BatchNorm2d(name: "stem.1", channels: w[0], fusedReLU: true)
         var blocks: [ResNetBlock] = []
         var ci = w[0]
-        for (stage, co) in w.enumerated() {
+        for (stage, width) in w.enumerated() {
             for j in 0..<config.blocks[stage] {
-                blocks.append(ResNetBlock(name: "layers.\(blocks.count)", inChannels: ci, outChannels: co,
-                                          stride: j == 0 && stage > 0 ? 2 : 1, rng: &rng))
-                ci = co
+                let stride = j == 0 && stage > 0 ? 2 : 1
+                let name = "layers.\(blocks.count)"
+                blocks.append(config.bottleneck
+                    ? ResNetBlock(name: name, inChannels: ci, width: width, stride: stride, rng: &rng)
+                    : ResNetBlock(name: name, inChannels: ci, outChannels: width, stride: stride, rng: &rng))
+                ci = width * config.expansion
             }
         }
         self.blocks = blocks
-        fc = Linear(name: "fc", inFeatures: w[3], outFeatures: config.numOutputs, bias: true, rng: &rng)
+        fc = Linear(name: "fc", inFeatures: config.featureCount, outFeatures: config.numOutputs, bias: true, rng: &rng)
     }
 
     /// Whether `backward` computes ∂L/∂input (off by default: training never needs it).
@@ -201,7 +245,7 @@ public final class ResNet {
         for bn in norms { try bn.restoreBuffers(from: tensors, source: source) }
     }
 
-    /// Penultimate features `[N, widths[3]]` (after global average pooling), e.g. for MMD.
+    /// Penultimate features `[N, featureCount]` (after global average pooling), e.g. for MMD.
     public func features(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == config.inChannels,
                      "ResNet: input \(x.shape), expected [N, \(config.inChannels), H, W]")

@@ -106,11 +106,12 @@ public struct ChainConfig: Codable, Sendable, Equatable {
         public var oversampleBy: String? = nil
     }
 
-    /// BasicBlocks per stage of `classify.arch` (nil: not built; manifest validation refuses it first).
-    public static func resnetBlocks(arch: String) -> [Int]? {
+    /// Blocks per stage and block kind of `classify.arch` (nil: unknown; manifest validation refuses it first).
+    public static func resnetLayout(arch: String) -> (blocks: [Int], bottleneck: Bool)? {
         switch arch {
-        case ClassifierArch.resnet18.rawValue: return ResNetConfig.resnet18Blocks
-        case ClassifierArch.resnet34.rawValue: return ResNetConfig.resnet34Blocks
+        case ClassifierArch.resnet18.rawValue: return (ResNetConfig.resnet18Blocks, false)
+        case ClassifierArch.resnet34.rawValue: return (ResNetConfig.resnet34Blocks, false)
+        case ClassifierArch.resnet50.rawValue: return (ResNetConfig.resnet34Blocks, true)
         default: return nil
         }
     }

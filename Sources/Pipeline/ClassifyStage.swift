@@ -61,8 +61,8 @@ public enum ClassifyStage {
     }
 
     static func run(_ ctx: StageContext, slice: Slice, variant: Variant) throws -> [String: StageOutput] {
-        guard let blocks = ChainConfig.resnetBlocks(arch: slice.arch) else {
-            throw PipelineError("manifest pipeline.classifier.arch: '\(slice.arch)' is not built; use resnet18 or resnet34")
+        guard let layout = ChainConfig.resnetLayout(arch: slice.arch) else {
+            throw PipelineError("manifest pipeline.classifier.arch: '\(slice.arch)' is unknown; use resnet18, resnet34 or resnet50")
         }
         let d = try DatasetObject.decode(ctx.readInput("dataset"))
         guard let images = d.images(at: slice.resolution) else {
@@ -105,7 +105,8 @@ public enum ClassifyStage {
         }
         var rng = RNG(seed: UInt64(slice.seed) &* 0x9E37_79B9 &+ 17)
         let network = ResNet(ResNetConfig(inChannels: images.channels, numOutputs: table.classes.count,
-                                          resolution: slice.resolution, widths: slice.widths, blocks: blocks), rng: &rng)
+                                          resolution: slice.resolution, widths: slice.widths, blocks: layout.blocks,
+                                          bottleneck: layout.bottleneck), rng: &rng)
         let trained: TrainedClassifier
         do {
             trained = try ClassifierTrainer.train(network: network, config: settings, real: train, synthetic: synthetic,

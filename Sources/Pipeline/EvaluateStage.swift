@@ -192,9 +192,12 @@ public enum EvaluateStage {
     /// images to class probabilities and penultimate features.
     static func auditor(weights: [String: Tensor], channels: Int, classes: Int, resolution: Int,
                         widths: [Int], arch: String) throws -> GeneratorAudit.Auditor {
+        guard let layout = ChainConfig.resnetLayout(arch: arch) else {
+            throw PipelineError("auditor: classifier arch '\(arch)' is unknown")
+        }
         var rng = RNG(seed: 0)   // every weight is overwritten by the checkpoint
         let network = ResNet(ResNetConfig(inChannels: channels, numOutputs: classes, resolution: resolution, widths: widths,
-                                          blocks: ChainConfig.resnetBlocks(arch: arch) ?? ResNetConfig.resnet18Blocks),
+                                          blocks: layout.blocks, bottleneck: layout.bottleneck),
                              rng: &rng)
         try network.loadStateDict(weights, source: "auditor checkpoint")
         return { ClassifierTrainer.predict(network, images: $0, multiLabel: false, withFeatures: true) }

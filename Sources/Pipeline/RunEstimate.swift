@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import Models
 
 /// A projected run time for a resolved configuration: an estimate, not a measurement. Each stage's work is
 /// counted in convolution FLOPs (the generator UNets and the ResNet classifier dominate every run) and
@@ -52,7 +53,9 @@ public struct RunEstimate: Sendable, Equatable {
         stages.append(("fair-sample", sampling * (baseForward + upForward) / rate))
         let k = c.classify
         let resolution = c.upsampler?.to ?? d.resolution
-        let resnet = Self.resnetForwardFLOPs(resolution: resolution, widths: k.widths)
+        let layout = ChainConfig.resnetLayout(arch: k.arch) ?? (ResNetConfig.resnet18Blocks, false)
+        let resnet = Self.resnetForwardFLOPs(resolution: resolution, widths: k.widths, blocks: layout.blocks,
+                                             bottleneck: layout.bottleneck)
         let stepsPerEpoch = Double(max(1, (trainRows + k.batch - 1) / k.batch))
         // Per classifier: the training steps, plus one forward pass over every row (the predictions).
         let perClassifier = (Double(k.epochs) * stepsPerEpoch * Double(k.batch) * 3 + Double(rows)) * resnet
@@ -87,9 +90,12 @@ public struct RunEstimate: Sendable, Equatable {
         return total
     }
 
-    /// FLOPs of one ResNet-18 forward pass on one image: stem (3×3, or 7×7 stride 2 plus max-pool above
-    /// 64 px), then four stages of two BasicBlocks (two 3×3 convolutions each), stages 2–4 at stride 2.
-    static func resnetForwardFLOPs(resolution: Int, widths: [Int]) -> Double {
+    /// FLOPs of one ResNet forward pass on one image: stem (3×3, or 7×7 stride 2 plus max-pool above
+    /// 64 px), then four stages of `blocks` BasicBlocks (two 3×3 convolutions each) or bottlenecks (1×1, 3×3,
+    /// 1×1 expanding 4×, with the first block's projection shortcut), stages 2–4 at stride 2; BasicBlock
+    /// shortcuts are left out.
+    static func resnetForwardFLOPs(resolution: Int, widths: [Int], blocks: [Int] = ResNetConfig.resnet18Blocks,
+                                   bottleneck: Bool = false) -> Double {
         var r = Double(resolution)
         var total: Double
         if resolution > 64 {
@@ -101,9 +107,17 @@ public struct RunEstimate: Sendable, Equatable {
         var inChannels = Double(widths[0])
         for (stage, w) in widths.enumerated() {
             if stage > 0 { r = (r / 2).rounded(.up) }
-            let out = Double(w)
-            total += r * r * 9 * 2 * (inChannels * out + 3 * out * out)
-            inChannels = out
+            let width = Double(w), n = Double(blocks[stage])
+            if bottleneck {
+                // Per block 1×1 in→w, 3×3 w→w, 1×1 w→4w, and the first block's 1×1 in→4w shortcut (all
+                // counted at the stage's output size).
+                total += r * r * 2 * (inChannels * width + 9 * width * width + 4 * width * width + 4 * inChannels * width)
+                total += r * r * 2 * (n - 1) * (4 * width * width + 9 * width * width + 4 * width * width)
+                inChannels = 4 * width
+            } else {
+                total += r * r * 9 * 2 * (inChannels * width + (2 * n - 1) * width * width)
+                inChannels = width
+            }
         }
         return total
     }

@@ -166,10 +166,10 @@ private func pipelineSetting(_ path: String, _ value: String) -> String {
         #expect(error("  base_resolution: 128\n  ddpm: {batch: 512}\n")?.location == "pipeline.ddpm.batch")
         #expect(error("  final_resolution: 256\n  upsampler: {batch: 100}\n")?.location == "pipeline.upsampler.batch")
         #expect(error("  final_resolution: 256\n  upsampler: {batch: 64}\n") == nil)
-        let arch = error("  classifier: {arch: resnet50}\n")
-        #expect(arch?.description == "inbox/x.yaml: pipeline.classifier.arch: found \"resnet50\", "
-            + "expected resnet18 or resnet34 (resnet50, with bottleneck blocks, is not built yet)")
-        #expect(error("  classifier: {arch: resnet34}\n") == nil)
+        let arch = error("  classifier: {arch: resnet101}\n")
+        #expect(arch?.description == "inbox/x.yaml: pipeline.classifier.arch: found \"resnet101\", "
+            + "expected one of resnet18, resnet34, resnet50")
+        #expect(error("  classifier: {arch: resnet34}\n") == nil && error("  classifier: {arch: resnet50}\n") == nil)
         #expect(error("  sample: {sampler: ddim, sampling_steps: 4}\n")?.location == "pipeline.sample.sampling_steps")
     }
 

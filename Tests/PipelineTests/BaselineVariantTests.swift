@@ -115,12 +115,27 @@ import Tensors
         #expect(try policies("generic", "  classifier: {augment: randaugment+imagenet}\n") == ["imagenet", "randaugment"])
     }
 
-    @Test func resnet34IsBuiltAndResnet50IsRefusedBeforeAnyStage() throws {
-        #expect(ChainConfig.resnetBlocks(arch: "resnet18") == [2, 2, 2, 2])
-        #expect(ChainConfig.resnetBlocks(arch: "resnet34") == [3, 4, 6, 3])
-        #expect(ChainConfig.resnetBlocks(arch: "resnet50") == nil)
-        let m = try Self.manifest(pipeline: "  classifier: {arch: resnet34}\n")
-        #expect(ChainConfig.resolve(manifest: m, profile: .quick, threads: 1).classify.arch == "resnet34")
-        #expect(throws: DatasetError.self) { try Self.manifest(pipeline: "  classifier: {arch: resnet50}\n") }
+    /// Every architecture the manifest accepts is built: the classify stage maps each to a layout, and an
+    /// unknown one is refused by manifest validation, before any stage runs.
+    @Test func everyAcceptedArchitectureHasALayout() throws {
+        for arch in ClassifierArch.allCases {
+            let m = try Self.manifest(pipeline: "  classifier: {arch: \(arch.rawValue)}\n")
+            let c = ChainConfig.resolve(manifest: m, profile: .quick, threads: 1)
+            #expect(c.classify.arch == arch.rawValue)
+            #expect(ChainConfig.resnetLayout(arch: c.classify.arch) != nil, "\(arch)")
+        }
+        #expect(ChainConfig.resnetLayout(arch: "resnet18")! == ([2, 2, 2, 2], false))
+        #expect(ChainConfig.resnetLayout(arch: "resnet34")! == ([3, 4, 6, 3], false))
+        #expect(ChainConfig.resnetLayout(arch: "resnet50")! == ([3, 4, 6, 3], true))
+        #expect(throws: DatasetError.self) { try Self.manifest(pipeline: "  classifier: {arch: resnet152}\n") }
+        // The projected run time counts the deeper networks' convolutions (ResNet-34: about twice ResNet-18's).
+        func classifySeconds(_ arch: String) throws -> Double {
+            let c = ChainConfig.resolve(manifest: try Self.manifest(pipeline: "  classifier: {arch: \(arch)}\n"),
+                                        profile: .paper, threads: 1)
+            return RunEstimate(config: c, trainRows: 100, rows: 200).stages.first { $0.name == "classify" }!.seconds
+        }
+        let r18 = try classifySeconds("resnet18"), r34 = try classifySeconds("resnet34"), r50 = try classifySeconds("resnet50")
+        #expect(r34 / r18 > 1.7 && r34 / r18 < 2.3, "\(r18) \(r34)")
+        #expect(r50 > r34, "\(r34) \(r50)")
     }
 }
