@@ -10,8 +10,9 @@ import struct Store.ObjectID
 
 /// The `evaluate` stage: the metric suite (Fairness module) for every variant × seed on every test
 /// split, aggregated over seeds, the α chosen on `val`, MMD between every pair of domains and the PCA
-/// component count in the classifiers' feature space, and the samples every seed misclassifies. Output `metrics`: metrics.json (schema 1) without the run version, which the chain
-/// adds when it files the run (so that a cached evaluation is reused by a later version).
+/// component count in the classifiers' feature space, and the samples every seed misclassifies.
+/// Output `metrics`: metrics.json (schema 1) without the run version, which the chain adds when it
+/// files the run (so that a cached evaluation is reused by a later version).
 public enum EvaluateStage {
     public static let codeVersion = "evaluate-3"
     /// Input name of the auditor checkpoint (the baseline's seed-0 classifier).

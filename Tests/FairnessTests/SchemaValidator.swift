@@ -1,7 +1,8 @@
 import Foundation
 
 /// A validator for the subset of JSON Schema (draft 2020-12) that docs/metrics.schema.json uses:
-/// type (a name or a list; no "boolean"), const, enum, minimum, maximum, exclusiveMinimum/Maximum, properties, required, additionalProperties (bool or schema),
+/// type (a name or a list; no "boolean"), const, enum, minimum, maximum, exclusiveMinimum/Maximum, properties,
+/// required, additionalProperties (bool or schema),
 /// patternProperties, items, anyOf, oneOf and local `$ref` ("#/$defs/…"). Unknown keywords (title,
 /// description, $schema, $id) are annotations and ignored. Works on Foundation JSON (`JSONSerialization`).
 struct SchemaValidator {
