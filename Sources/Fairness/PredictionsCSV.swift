@@ -153,7 +153,10 @@ public func parsePredictions(text: String, file: String, groupColumns: [String],
     return Predictions(
         classes: classes, labels: labels,
         scores: ScoreMatrix(rows: labels.count, columns: classes.count, values: scores),
-        attributes: zip(groupColumns, groupValues).map { AttributeColumn(name: $0.0, values: $0.1) })
+        // A blank cell is a missing value, not a group named "" (docs/metrics.md).
+        attributes: zip(groupColumns, groupValues).map { name, values in
+            AttributeColumn(name: name, values: values.map { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 })
+        })
 }
 
 /// Class indices of `names` in `classes`, rejecting unknown names (for `--high-risk`).

@@ -83,11 +83,12 @@ public struct AUCParity: Sendable, Equatable {
 }
 
 /// AUC parity (radiology, DESIGN §6): for each condition, the AUC within each value of `groups`
-/// (e.g. sex) and the gap max − min. Values are listed in sorted order.
-public func aucParity(targets: [Int], mask: [Bool]?, scores: ScoreMatrix, groups: [String]) -> [AUCParity] {
+/// (e.g. sex) and the gap max − min. Values are listed in sorted order; rows whose value is missing
+/// (`nil`) belong to no group.
+public func aucParity(targets: [Int], mask: [Bool]?, scores: ScoreMatrix, groups: [String?]) -> [AUCParity] {
     precondition(groups.count == scores.rows)
     let k = scores.columns
-    let values = Array(Set(groups)).sorted()
+    let values = Array(Set(groups.compactMap { $0 })).sorted()
     var out = [AUCParity]()
     for c in 0..<k {
         var rows = [(value: String, auc: Double?)]()

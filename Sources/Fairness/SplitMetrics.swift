@@ -1,16 +1,19 @@
 // One evaluation (one model on one split) and its JSON form (DESIGN §6, "one evaluation"):
-// { n, accuracy, top3_accuracy, balanced_accuracy, auc {per_class, macro}, high_risk_sensitivity,
+// { n, accuracy, top3_accuracy, balanced_accuracy, precision_macro, recall_macro, f1_macro,
+//   auc {per_class, macro}, high_risk_sensitivity,
 //   by_group {attr: {values: {v: {n, accuracy, balanced_accuracy, auc_macro, top3_accuracy,
-//   high_risk_sensitivity}}, gap {...}, ratio {...}}}, and for multi-label splits auc_parity }.
+//   high_risk_sensitivity}}, gap {...}, ratio {...}, missing_attribute {...}}}, and for multi-label
+//   splits auc_parity {attr: {condition: {groups, gap}}} }.
 
 /// An attribute column of a split: one value per row.
 public struct AttributeColumn: Sendable, Equatable {
     public var name: String
-    public var values: [String]
+    /// Row i's value; `nil` when it is missing (a blank cell): such rows form no group (`GroupTable.missing`).
+    public var values: [String?]
     /// Values to list even when no row has them (n = 0), e.g. every value the manifest declares.
     public var expectedValues: [String]
 
-    public init(name: String, values: [String], expectedValues: [String] = []) {
+    public init(name: String, values: [String?], expectedValues: [String] = []) {
         self.name = name; self.values = values; self.expectedValues = expectedValues
     }
 }
@@ -23,13 +26,21 @@ public struct SplitMetrics: Sendable, Equatable {
     public var accuracy: Double?
     public var top3Accuracy: Double?
     public var balancedAccuracy: Double?
-    /// Macro precision/recall/F1 (sklearn, zero_division = 0). Not part of the §6 JSON form.
+    /// Macro precision/recall/F1 (sklearn, zero_division = 0): JSON `precision_macro`, `recall_macro`,
+    /// `f1_macro` (Wang et al. report them).
     public var macro: MacroPRF?
     public var auc: AUCSummary
     public var highRiskSensitivity: Double?
     public var byGroup: [GroupTable]
-    /// Multi-label only: per-condition AUC parity between the groups of one attribute (e.g. sex).
-    public var aucParity: [AUCParity]?
+    /// Multi-label only: per attribute, per-condition AUC parity between its groups (e.g. sex, race).
+    public var aucParity: [AttributeAUCParity]?
+}
+
+/// AUC parity of every condition across the groups of one attribute.
+public struct AttributeAUCParity: Sendable, Equatable {
+    public var attribute: String
+    /// One entry per condition, in condition order.
+    public var conditions: [AUCParity]
 }
 
 /// Evaluates a single-label split: `labels[i]` is row i's class (0..<C), `scores` its n × C scores,
@@ -77,20 +88,31 @@ extension GroupSpread {
 
 extension GroupTable {
     /// `{values: {v: metrics}, gap: {...}, ratio: {...}}`; with the posterior, each value's object also
-    /// holds `top3_vs_outgroup: {mean, std, lower, upper, samples}`.
+    /// holds `top3_vs_outgroup: {mean, std, lower, upper, samples}`; multi-label tables add
+    /// `auc_per_class: {condition: auc}` to every value, gap and ratio; rows with a missing attribute
+    /// appear as `missing_attribute: {n, ...metrics}` (only when there are some).
     public var json: JSONValue {
-        .fields([
-            "values": .object(values.indices.map { i in
-                var value = metrics[i].json
-                if let post = top3VsOutgroup?[i], case .object(var members) = value {
-                    members.append(JSONMember("top3_vs_outgroup", post.json))
-                    value = .object(members)
-                }
-                return JSONMember(values[i], value)
-            }),
-            "gap": gap.json,
-            "ratio": ratio.json,
-        ])
+        func perClass(_ v: [Double?]?) -> [JSONMember] {
+            guard let v, !conditions.isEmpty else { return [] }
+            return [JSONMember("auc_per_class", .object(zip(conditions, v).map { JSONMember($0.0, .number($0.1)) }))]
+        }
+        func object(_ base: JSONValue, _ extra: [JSONMember]) -> JSONValue {
+            guard case .object(let members) = base else { return base }
+            return .object(members + extra)
+        }
+        var members = [
+            JSONMember("values", .object(values.indices.map { i in
+                var extra = perClass(metrics[i].aucPerClass)
+                if let post = top3VsOutgroup?[i] { extra.append(JSONMember("top3_vs_outgroup", post.json)) }
+                return JSONMember(values[i], object(metrics[i].json, extra))
+            })),
+            JSONMember("gap", object(gap.json, perClass(gap.aucPerClass))),
+            JSONMember("ratio", object(ratio.json, perClass(ratio.aucPerClass))),
+        ]
+        if let missing {
+            members.append(JSONMember("missing_attribute", object(missing.json, perClass(missing.aucPerClass))))
+        }
+        return .object(members)
     }
 }
 
@@ -102,6 +124,9 @@ extension SplitMetrics {
             JSONMember("accuracy", .number(accuracy)),
             JSONMember("top3_accuracy", .number(top3Accuracy)),
             JSONMember("balanced_accuracy", .number(balancedAccuracy)),
+            JSONMember("precision_macro", .number(macro?.precision)),
+            JSONMember("recall_macro", .number(macro?.recall)),
+            JSONMember("f1_macro", .number(macro?.f1)),
             JSONMember("auc", .fields([
                 "per_class": .object(zip(classes, auc.perClass).map { JSONMember($0.0, .number($0.1)) }),
                 "macro": .number(auc.macro),
@@ -110,11 +135,13 @@ extension SplitMetrics {
             JSONMember("by_group", .object(byGroup.map { JSONMember($0.attribute, $0.json) })),
         ]
         if let parity = aucParity {
-            members.append(JSONMember("auc_parity", .object(zip(classes, parity).map { name, p in
-                JSONMember(name, .fields([
-                    "groups": .object(p.byGroup.map { JSONMember($0.value, .number($0.auc)) }),
-                    "gap": .number(p.gap),
-                ]))
+            members.append(JSONMember("auc_parity", .object(parity.map { a in
+                JSONMember(a.attribute, .object(zip(classes, a.conditions).map { name, p in
+                    JSONMember(name, .fields([
+                        "groups": .object(p.byGroup.map { JSONMember($0.value, .number($0.auc)) }),
+                        "gap": .number(p.gap),
+                    ]))
+                }))
             })))
         }
         return .object(members)
@@ -122,14 +149,26 @@ extension SplitMetrics {
 }
 
 /// Evaluates a multi-label split (radiology): `targets[i*K+k]` ∈ {0, 1}, `mask` false for uncertain
-/// entries, `scores` n × K per-condition scores. Fills `auc` per condition and, when `parityAttribute`
-/// is given, `aucParity` across its groups; the single-label metrics are left undefined.
+/// entries, `scores` n × K per-condition scores. Fills `auc` per condition, a `multiLabelGroupTable` per
+/// attribute in `byGroup` (per-group per-condition AUC, their mean, best − worst gaps) and `aucParity`
+/// for every attribute (the same per-condition numbers, over the values that have rows); the
+/// single-label metrics are left undefined.
 public func evaluateMultiLabel(targets: [Int], mask: [Bool]?, scores: ScoreMatrix, conditions: [String],
-                               parityAttribute: AttributeColumn? = nil) -> SplitMetrics {
+                               attributes: [AttributeColumn] = []) -> SplitMetrics {
     precondition(conditions.count == scores.columns)
+    let tables = attributes.map {
+        multiLabelGroupTable(attribute: $0.name, groups: $0.values, targets: targets, mask: mask, scores: scores,
+                             conditions: conditions, expectedValues: $0.expectedValues)
+    }
+    let parity = tables.map { t in
+        AttributeAUCParity(attribute: t.attribute, conditions: conditions.indices.map { c in
+            let present = t.values.indices.filter { t.metrics[$0].n > 0 }
+            return AUCParity(byGroup: present.map { (t.values[$0], t.metrics[$0].aucPerClass![c]) },
+                             gap: t.gap.aucPerClass![c])
+        })
+    }
     return SplitMetrics(
         n: scores.rows, classes: conditions, accuracy: nil, top3Accuracy: nil, balancedAccuracy: nil,
         macro: nil, auc: multiLabelAUC(targets: targets, mask: mask, scores: scores), highRiskSensitivity: nil,
-        byGroup: [],
-        aucParity: parityAttribute.map { aucParity(targets: targets, mask: mask, scores: scores, groups: $0.values) })
+        byGroup: tables, aucParity: attributes.isEmpty ? nil : parity)
 }

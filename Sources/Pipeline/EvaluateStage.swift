@@ -9,11 +9,12 @@ import Tensors
 import struct Store.ObjectID
 
 /// The `evaluate` stage: the metric suite (Fairness module) for every variant × seed on every test
-/// split, aggregated over seeds, the α chosen on `val`, and MMD between domains in the classifiers'
-/// feature space. Output `metrics`: metrics.json (schema 1) without the run version, which the chain
-/// adds when it files the run (so that a cached evaluation is reused by a later version).
+/// split, aggregated over seeds, the α chosen on `val`, MMD between every pair of domains and the PCA
+/// component count in the classifiers' feature space, and the samples every seed misclassifies.
+/// Output `metrics`: metrics.json (schema 1) without the run version, which the chain adds when it
+/// files the run (so that a cached evaluation is reused by a later version).
 public enum EvaluateStage {
-    public static let codeVersion = "evaluate-2"
+    public static let codeVersion = "evaluate-3"
     /// Input name of the auditor checkpoint (the baseline's seed-0 classifier).
     static let auditorInput = "auditor"
     /// Input name of fair-sample's lever record (metrics.json `levers`).
@@ -70,6 +71,7 @@ public enum EvaluateStage {
         let splits: [Split] = [.val, .testID, .testOOD].filter { s in table.rows.contains { $0.split == s && $0.isLabeled } }
         var variantMembers: [JSONMember] = []
         var valMacroAUC: [(name: String, alpha: Double, score: Double)] = []
+        var allScores: [String: [Split: [Tensor]]] = [:]
         for variant in config.variants {
             var perSplit: [JSONMember] = []
             for split in splits {
@@ -78,7 +80,9 @@ public enum EvaluateStage {
                     let key = "\(variant.name)/seed\(seed)"
                     guard let file = predictions[key] else { throw PipelineError("evaluate: missing predictions \(key)") }
                     let scores = try file.tensor("scores." + split.rawValue, source: "predictions \(key)")
-                    seeds.append(splitMetrics(table, split: split, scores: scores, highRisk: highRisk))
+                    allScores[variant.name, default: [:]][split, default: []].append(scores)
+                    seeds.append(splitMetrics(table, split: split, scores: scores, highRisk: highRisk,
+                                              posteriorSeed: split == .val ? nil : posteriorSeed(classifierSeed: seed)))
                 }
                 let aggregated = aggregateSeeds(seeds)
                 perSplit.append(JSONMember(split.rawValue, aggregated))
@@ -114,6 +118,11 @@ public enum EvaluateStage {
         let selected = choice.variant
         if config.evaluate.mmd {
             members.append(JSONMember("mmd", mmd(table, config: config, selected: selected, predictions: predictions)))
+        }
+        members.append(JSONMember("representations", representationPCA(config: config, predictions: predictions)))
+        if table.labelKind != .multi {
+            members.append(JSONMember("misclassified_by_every_seed",
+                                      misclassifiedByEverySeed(table, config: config, splits: splits, scores: allScores)))
         }
         return .object(members)
     }
@@ -244,20 +253,23 @@ public enum EvaluateStage {
             mmdSampleSize: config.evaluate.mmdSampleSize, mmdRepeats: config.evaluate.mmdRepeats)
     }
 
-    /// One split of one classifier: DESIGN §6's one-evaluation object.
-    static func splitMetrics(_ table: DatasetTable, split: Split, scores: Tensor, highRisk: Set<Int>) -> JSONValue {
+    /// One split of one classifier: DESIGN §6's one-evaluation object. Blank attribute (or domain) cells
+    /// are missing values: reported apart, in no group. With `posteriorSeed` and more than 3 classes
+    /// (with ≤ 3 every row is a top-3 hit), each single-label group gets the top-3 posterior.
+    static func splitMetrics(_ table: DatasetTable, split: Split, scores: Tensor, highRisk: Set<Int>,
+                             posteriorSeed: UInt64? = nil) -> JSONValue {
         let rows = table.rows.indices.filter { table.rows[$0].split == split }
         let k = table.classes.count
         var columns: [AttributeColumn] = []
         for (i, name) in table.attributes.enumerated() {
             columns.append(AttributeColumn(name: name, values: rows.map { r in
                 let v = table.rows[r].attributes[i]
-                return v >= 0 ? table.attributeValues[i][v] : ""
+                return v >= 0 ? table.attributeValues[i][v] : nil
             }, expectedValues: table.attributeValues[i]))
         }
         if !table.domainValues.isEmpty {
             columns.append(AttributeColumn(name: "domain", values: rows.map { r in
-                table.rows[r].domain >= 0 ? table.domainValues[table.rows[r].domain] : ""
+                table.rows[r].domain >= 0 ? table.domainValues[table.rows[r].domain] : nil
             }, expectedValues: table.domainValues))
         }
         if table.labelKind == .multi {
@@ -268,9 +280,8 @@ public enum EvaluateStage {
                     mask.append(table.rows[r].labelMask[j] == 1)
                 }
             }
-            let parity = columns.first { $0.name.lowercased() == "sex" } ?? columns.first
             let m = evaluateMultiLabel(targets: targets, mask: mask, scores: ScoreMatrix(rows: rows.count, columns: k, floats: scores.data),
-                                       conditions: table.classes, parityAttribute: parity)
+                                       conditions: table.classes, attributes: columns)
             return m.json
         }
         // Single and soft labels: the hard label is the arg-max (ties → the class listed first); unlabeled
@@ -284,38 +295,7 @@ public enum EvaluateStage {
         }
         let matrix = ScoreMatrix(rows: rows.count, columns: k, floats: scores.data).selecting(rows: labeled)
         let cols = columns.map { c in AttributeColumn(name: c.name, values: labeled.map { c.values[$0] }, expectedValues: c.expectedValues) }
-        return Fairness.evaluateSplit(labels: labels, scores: matrix, classes: table.classes, highRisk: highRisk, attributes: cols).json
-    }
-
-    /// MMD² between the training split and each test split in the penultimate features of the baseline
-    /// and of the selected synthetic variant (seed 0), with the Mann–Whitney U test between the two
-    /// variants' estimate sets (the paper's Fig. 5 analysis).
-    static func mmd(_ table: DatasetTable, config: ChainConfig, selected: String?,
-                    predictions: [String: SafeTensorsFile]) -> JSONValue {
-        var variants = ["baseline"]
-        if let selected { variants.append(selected) }
-        var pairs: [JSONValue] = []
-        var estimates: [String: [Double]] = [:]
-        for other in [Split.testOOD, .testID] {
-            for v in variants {
-                guard let file = predictions["\(v)/seed0"],
-                      let x = file.tensors["features.train"], let y = file.tensors["features." + other.rawValue],
-                      x.shape[0] >= 2, y.shape[0] >= 2 else { continue }
-                let e = mmdEstimates(FeatureSet(rows: x.shape[0], dimension: x.shape[1], values: x.data),
-                                     FeatureSet(rows: y.shape[0], dimension: y.shape[1], values: y.data),
-                                     sampleSize: config.evaluate.mmdSampleSize, repeats: config.evaluate.mmdRepeats, seed: 7)
-                estimates["\(other.rawValue)/\(v)"] = e.estimates
-                var m: [JSONMember] = [
-                    JSONMember("a", .string("train")), JSONMember("b", .string(other.rawValue)),
-                    JSONMember("variant", .string(v)), JSONMember("mean", .number(e.mean)), JSONMember("std", .number(e.std)),
-                    JSONMember("n", .int(min(e.sampleSizeX, e.sampleSizeY))), JSONMember("S", .int(e.estimates.count)),
-                ]
-                if v != "baseline", let base = estimates["\(other.rawValue)/baseline"] {
-                    m.append(JSONMember("mann_whitney_p_vs_baseline", .number(mannWhitneyU(e.estimates, base).p)))
-                }
-                pairs.append(.object(m))
-            }
-        }
-        return .object([JSONMember("pairs", .array(pairs))])
+        return Fairness.evaluateSplit(labels: labels, scores: matrix, classes: table.classes, highRisk: highRisk, attributes: cols,
+                                      posteriorSeed: k > 3 ? posteriorSeed : nil).json
     }
 }

@@ -73,6 +73,8 @@ public struct GroupBreakdown: Equatable, Sendable {
     public var values: [GroupValue]
     /// `gap.accuracy` (max − min over values).
     public var accuracyGap: MetricStat?
+    /// `missing_attribute`: the rows without a value (in no group, not in the gap); nil when there are none.
+    public var missing: GroupValue? = nil
 }
 
 /// The numbers of one split (`test_id`, `test_ood`, …) of one variant.
@@ -258,8 +260,11 @@ public struct MetricsSummary: Equatable, Sendable {
                                                  accuracy: MetricStat(vs[name]!["accuracy"])))
                     }
                 }
+                let missing = entry["missing_attribute"].map {
+                    GroupValue(value: "", n: MetricStat($0["n"])?.mean, accuracy: MetricStat($0["accuracy"]))
+                }
                 groups.append(GroupBreakdown(attribute: attribute, values: values,
-                                             accuracyGap: MetricStat(entry["gap"]?["accuracy"])))
+                                             accuracyGap: MetricStat(entry["gap"]?["accuracy"]), missing: missing))
             }
         }
         return SplitSummary(accuracy: MetricStat(value["accuracy"]), balancedAccuracy: MetricStat(value["balanced_accuracy"]),

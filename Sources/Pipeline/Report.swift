@@ -152,6 +152,15 @@ public enum ReportBuilder {
             }
             svg.legend(variants.map(\.name))
             page.raw(svg.finish())
+            // Rows without a value are no bar and no part of the gap; say how many there were.
+            let missing = variants.compactMap { v in
+                v.splits[split]!.groups.first { $0.attribute == attribute }?.missing.map { (v.name, $0) }
+            }
+            if !missing.isEmpty {
+                let parts = missing.map { "\($0.0): n = \($0.1.n.map { String(Int($0)) } ?? "–"), accuracy \(meanStd($0.1.accuracy))" }
+                page.raw("<p>Rows with no \(escape(attribute)) value (excluded from the groups and the gap): "
+                    + escape(parts.joined(separator: "; ")) + ".</p>\n")
+            }
         }
     }
 

@@ -44,7 +44,7 @@ import Testing
         let targets = f.ints("targets"), mask = f.bools("mask")
         let conditions = (0..<k).map { "cond\($0)" }
         let m = evaluateMultiLabel(targets: targets, mask: mask, scores: scores, conditions: conditions,
-                                   parityAttribute: AttributeColumn(name: "sex", values: f.strings("sex")))
+                                   attributes: [AttributeColumn(name: "sex", values: f.strings("sex"))])
         let expected = (f["per_condition"] as! [Any]).map { ($0 as? NSNumber)?.doubleValue }
         for c in 0..<k { expectClose(m.auc.perClass[c], expected[c], 1e-12, "condition \(c)") }
         #expect(m.auc.perClass[3] == nil)   // no positives
@@ -52,7 +52,7 @@ import Testing
         let parity = f["parity"] as! [[String: Any]]
         for c in 0..<k {
             let groups = parity[c].object("groups")
-            let got = m.aucParity![c]
+            let got = m.aucParity![0].conditions[c]
             #expect(got.byGroup.map(\.value) == ["F", "M"])
             for (v, auc) in got.byGroup { expectClose(auc, groups.optionalDouble(v), 1e-12, "parity \(c) \(v)") }
             expectClose(got.gap, parity[c].optionalDouble("gap"), 1e-12, "gap \(c)")
@@ -60,5 +60,28 @@ import Testing
         // Masking matters: without the mask condition 0's AUC changes.
         let unmasked = multiLabelAUC(targets: targets, mask: nil, scores: scores)
         #expect(unmasked.perClass[0] != m.auc.perClass[0])
+    }
+
+    /// Multi-label `by_group` tables (empty before): for every attribute, per group the AUC of each
+    /// condition and their mean, best − worst gaps and ratios, rows with a missing race apart; and
+    /// `auc_parity` for every attribute, not only the first. Against scikit-learn to 1e-12.
+    @Test func multiLabelGroupTablesForEveryAttributeMatchScikitLearn() throws {
+        let f = try Fixture.json("multilabel.json") as! [String: Any]
+        let rows = f.int("rows"), k = f.int("conditions")
+        let race = (f["race"] as! [Any]).map { $0 as? String }
+        #expect(race.contains(nil))
+        let m = evaluateMultiLabel(targets: f.ints("targets"), mask: f.bools("mask"),
+                                   scores: ScoreMatrix(rows: rows, columns: k, values: f.doubles("scores")),
+                                   conditions: (0..<k).map { "cond\($0)" },
+                                   attributes: [AttributeColumn(name: "sex", values: f.strings("sex")),
+                                                AttributeColumn(name: "race", values: race)])
+        #expect(m.byGroup.map(\.attribute) == ["sex", "race"])
+        expectJSONMatches(m.json["by_group"]!, f["by_group"]!, tolerance: 1e-12, path: "by_group")
+        expectJSONMatches(m.json["auc_parity"]!, f["auc_parity"]!, tolerance: 1e-12, path: "auc_parity")
+        // The race gap is the paper's best − worst mean AUC over the races.
+        let byRace = m.byGroup[1]
+        let means = byRace.metrics.compactMap(\.aucMacro)
+        #expect(means.count == 3 && byRace.gap.aucMacro == means.max()! - means.min()!)
+        #expect(byRace.missing?.n == race.filter { $0 == nil }.count)
     }
 }

@@ -86,6 +86,10 @@ let handScores = ScoreMatrix(rows: 6, columns: 3, values: [
             expectClose(m.macro?.precision, extra.optionalDouble("precision_macro"), 1e-12, "precision")
             expectClose(m.macro?.recall, extra.optionalDouble("recall_macro"), 1e-12, "recall")
             expectClose(m.macro?.f1, extra.optionalDouble("f1_macro"), 1e-12, "f1")
+            // The JSON carries them too (Wang et al. report macro precision/recall/F1).
+            expectClose(m.json["precision_macro"]?.doubleValue, extra.optionalDouble("precision_macro"), 1e-12, "json precision")
+            expectClose(m.json["recall_macro"]?.doubleValue, extra.optionalDouble("recall_macro"), 1e-12, "json recall")
+            expectClose(m.json["f1_macro"]?.doubleValue, extra.optionalDouble("f1_macro"), 1e-12, "json f1")
             // fairlearn MetricFrame.difference()/.ratio() between groups.
             let fair = extra.object("fairlearn")
             for table in m.byGroup {

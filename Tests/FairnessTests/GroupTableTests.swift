@@ -1,4 +1,5 @@
 import Testing
+import Tensors
 @testable import Fairness
 
 @Suite struct GroupTableTests {
@@ -44,6 +45,33 @@ import Testing
         #expect(t["x"]!.aucMacro == nil)
         #expect(t["y"]!.aucMacro != nil)
         #expect(t.gap.aucMacro == 0 && t.ratio.aucMacro == 1)
+    }
+
+    /// Rows whose attribute is missing used to form a group named "" that entered the gap (here it would be
+    /// the worst group, accuracy 0). Now they are reported apart and the table equals the table of the rows
+    /// that have a value.
+    @Test func missingAttributeRowsAreReportedApartAndLeaveTheGap() {
+        // Rows 3 and 5 (both wrong) have no value; a = rows 0, 2, 4 (all right), b = row 1 (right).
+        let withMissing: [String?] = ["a", "b", "a", nil, "a", nil]
+        let t = groupTable(attribute: "g", groups: withMissing, labels: handLabels, scores: handScores, highRisk: [2])
+        #expect(t.values == ["a", "b"])
+        #expect(t.gap.accuracy == 0 && t.ratio.accuracy == 1)
+        let known = [0, 1, 2, 4]
+        let reference = groupTable(attribute: "g", groups: known.map { withMissing[$0] }, labels: known.map { handLabels[$0] },
+                                   scores: handScores.selecting(rows: known), highRisk: [2])
+        #expect(t.metrics == reference.metrics && t.gap == reference.gap && t.ratio == reference.ratio)
+        #expect(reference.missing == nil)
+        let missing = groupMetrics(rows: [3, 5], labels: handLabels, scores: handScores, highRisk: [2])
+        #expect(t.missing == missing && missing.n == 2 && missing.accuracy == 0)
+        let text = t.json.serialized(indent: nil)
+        #expect(!text.contains("\"\":{"))
+        #expect(text.contains(#""missing_attribute":{"n":2,"accuracy":0.0,"#))
+        // The posterior's outgroup of "a" is row 1 only: the missing rows are in neither side.
+        let post = groupTable(attribute: "g", groups: withMissing, labels: handLabels, scores: handScores, highRisk: [],
+                              posteriorSeed: 3, posteriorSamples: 1000).top3VsOutgroup!
+        var stream = RNG(seed: 3).split(0)
+        #expect(post[0] == posteriorDifference(groupHits: 3, groupCount: 3, outgroupHits: 1, outgroupCount: 1,
+                                               samples: 1000, seed: stream.next()))
     }
 
     @Test func gapAndRatioConventions() {

@@ -37,6 +37,21 @@ func referenceMMD(_ x: FeatureSet, _ y: FeatureSet) -> Double {
         #expect(abs(mmdSquared(x, x) - referenceMMD(x, x)) < 1e-5)
     }
 
+    /// The kernel is scikit-learn's `polynomial_kernel(degree=3, gamma=1/d, coef0=1)`, i.e. (xᵀy/d + 1)³,
+    /// with the unbiased estimator (diagonals left out). Features are multiples of 1/64 small enough that
+    /// every Float32 dot product is exact, so only Double rounding of the sums remains.
+    @Test func matchesScikitLearnPolynomialKernel() throws {
+        let cases = try Fixture.json("mmd.json") as! [[String: Any]]
+        #expect(cases.count == 3)
+        for c in cases {
+            let d = c.int("dim")
+            let x = FeatureSet(rows: c.int("rows_x"), dimension: d, values: c.doubles("x").map(Float.init))
+            let y = FeatureSet(rows: c.int("rows_y"), dimension: d, values: c.doubles("y").map(Float.init))
+            let expected = c.optionalDouble("mmd2")!
+            expectClose(mmdSquared(x, y), expected, 1e-12 * max(1, abs(expected)) + 1e-12, "MMD² d=\(d)")
+        }
+    }
+
     @Test func handComputedOneDimensional() {
         // d = 1, X = {0, 1}, Y = {1, 2}: k(a,b) = (ab + 1)³.
         // Σ_{i≠j} Kxx = 2·k(0,1) = 2; Σ_{i≠j} Kyy = 2·k(1,2) = 54; Σ Kxy = k(0,1)+k(0,2)+k(1,1)+k(1,2) = 1+1+8+27.

@@ -57,15 +57,57 @@ import Tensors
         #expect(a != c)
     }
 
-    @Test func groupTablePosteriorUsesTop3HitsOfGroupAndOutgroup() {
-        // Hand rows: top-3 hits are all true with 3 classes, so both sides are 3/3 and the mean is ≈ 0.
-        let t = groupTable(attribute: "g", groups: ["a", "b", "a", "b", "a", "b"], labels: handLabels,
-                           scores: handScores, highRisk: [], posteriorSeed: 5, posteriorSamples: 20_000)
-        let post = t.top3VsOutgroup!
-        #expect(post.count == 2)
-        #expect(abs(post[0].mean) < 0.01 && abs(post[1].mean) < 0.01)
-        let byHand = outgroupPosteriors(groups: ["a", "b", "a", "b", "a", "b"], top3Hits: Array(repeating: true, count: 6),
-                                        samples: 20_000, seed: 5)
-        #expect(byHand.map(\.posterior) == post)
+    /// Five Monte Carlo standard errors (a false failure has probability < 1e-6 per check) for a summary of
+    /// N independent draws of a distribution with standard deviation σ and fourth central moment μ₄:
+    /// mean σ/√N; sample std √((μ₄ − σ⁴)/(4σ²N)) (delta method on s²); p-quantile √(p(1−p)/N) / f(x_p).
+    func checkAgainstExact(_ p: PosteriorDifference, _ e: [String: Any], _ what: String) {
+        let n = Double(p.samples)
+        let sigma = e.optionalDouble("std")!, mu4 = e.optionalDouble("central_moment4")!
+        #expect(p.samples == 100_000)
+        expectClose(p.mean, e.optionalDouble("mean"), 5 * sigma / n.squareRoot(), "\(what) mean")
+        expectClose(p.std, sigma, 5 * ((mu4 - sigma * sigma * sigma * sigma) / (4 * sigma * sigma * n)).squareRoot(), "\(what) std")
+        for (name, q) in [("lower", 0.025), ("upper", 0.975)] {
+            let se = (q * (1 - q) / n).squareRoot() / e.optionalDouble("density_" + name)!
+            expectClose(name == "lower" ? p.lower : p.upper, e.optionalDouble(name), 5 * se, "\(what) \(name)")
+        }
+    }
+
+    /// scipy's exact posterior (mean, std, and the 2.5/97.5 % quantiles of the difference of the two Beta
+    /// posteriors by numerical convolution) for skewed, very unequal hit rates.
+    @Test func sampledPosteriorMatchesScipyExactQuantiles() throws {
+        let f = try Fixture.json("posterior.json") as! [String: Any]
+        for (i, e) in (f["direct"] as! [[String: Any]]).enumerated() {
+            let p = posteriorDifference(groupHits: e.int("group_hits"), groupCount: e.int("group_count"),
+                                        outgroupHits: e.int("outgroup_hits"), outgroupCount: e.int("outgroup_count"),
+                                        seed: UInt64(20 + i))
+            checkAgainstExact(p, e, "direct \(i)")
+            // The interval is the posterior's, not any wide one: its width is within 2 % of the exact width.
+            let width = e.optionalDouble("upper")! - e.optionalDouble("lower")!
+            #expect(abs((p.upper - p.lower) - width) < 0.02 * width)
+        }
+    }
+
+    /// Six classes (so top-3 hits are not automatic), three groups with unequal hit rates and rows whose
+    /// group is missing: each group's posterior against its outgroup — the other rows *with* a value —
+    /// matches scipy's exact posterior for the fixture's hit counts.
+    @Test func groupTablePosteriorMatchesScipyWithUnequalHits() throws {
+        let f = try Fixture.json("posterior.json") as! [String: Any]
+        let c = f.int("classes"), labels = f.ints("labels")
+        let scores = ScoreMatrix(rows: labels.count, columns: c, values: f.doubles("scores"))
+        let groups = (f["groups"] as! [Any]).map { $0 as? String }
+        let expected = f.object("values")
+        let hits = topKHits(labels: labels, scores: scores, k: 3)
+        #expect(hits.contains(false) && hits.contains(true))
+        for v in ["A", "B", "C"] {
+            let e = expected.object(v)
+            let rows = groups.indices.filter { groups[$0] == v }
+            #expect(rows.count == e.int("group_count") && rows.filter { hits[$0] }.count == e.int("group_hits"))
+        }
+        let t = groupTable(attribute: "g", groups: groups, labels: labels, scores: scores, highRisk: [], posteriorSeed: 5)
+        #expect(t.values == ["A", "B", "C"])
+        let post = try #require(t.top3VsOutgroup)
+        for (i, v) in t.values.enumerated() { checkAgainstExact(post[i], expected.object(v), "group \(v)") }
+        // Group A hits far more often than its outgroup, C far less: the intervals exclude 0 on each side.
+        #expect(post[0].lower > 0 && post[2].upper < 0)
     }
 }

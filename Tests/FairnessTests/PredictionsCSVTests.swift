@@ -23,6 +23,16 @@ import Testing
         #expect(q.labels == [0, 1] && q.scores.values == [0.8, 0.2, 0.4, 0.6])
     }
 
+    /// A blank attribute cell is a missing value (nil), not a group named "": it is reported under
+    /// `missing_attribute` and stays out of the gap.
+    @Test func blankAttributeCellIsAMissingValue() throws {
+        let text = "label,score_a,score_b,site\na,0.9,0.1,x\nb,0.2,0.8, \nb,0.7,0.3,\n"
+        let p = try parsePredictions(text: text, file: "p.csv", groupColumns: ["site"])
+        #expect(p.attributes == [AttributeColumn(name: "site", values: ["x", nil, nil])])
+        let m = evaluateSplit(labels: p.labels, scores: p.scores, classes: p.classes, attributes: p.attributes)
+        #expect(m.byGroup[0].values == ["x"] && m.byGroup[0].missing?.n == 2 && m.byGroup[0].missing?.accuracy == 0.5)
+    }
+
     @Test func errorsNameFileLineAndColumn() {
         func message(_ text: String, groups: [String] = [], classes: [String]? = nil) -> String {
             do { _ = try parsePredictions(text: text, file: "p.csv", groupColumns: groups, classes: classes); return "" }

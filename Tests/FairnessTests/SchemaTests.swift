@@ -23,8 +23,11 @@ import Tensors
         let labels = (0..<n).map { _ in rng.int(below: c) }
         let scores = ScoreMatrix(rows: n, columns: c, values: (0..<(n * c)).map { _ in (rng.uniformDouble() * 10).rounded() / 10 })
         let tone = (0..<n).map { _ in ["I", "II", "V"][rng.int(below: 3)] }
+        // Every fifth row has no sex: the tables get `missing_attribute`.
+        let sex: [String?] = (0..<n).map { $0 % 5 == 0 ? nil : ["F", "M"][rng.int(below: 2)] }
         return evaluateSplit(labels: labels, scores: scores, classes: ["a", "b", "c", "d"], highRisk: [1],
-                             attributes: [AttributeColumn(name: "tone", values: tone, expectedValues: ["VI"])],
+                             attributes: [AttributeColumn(name: "tone", values: tone, expectedValues: ["VI"]),
+                                          AttributeColumn(name: "sex", values: sex)],
                              posteriorSeed: seed)
     }
 
@@ -34,11 +37,24 @@ import Tensors
         // The sklearn-computed fixture (also checked by python jsonschema) passes too.
         #expect(validator.errors(try Fixture.json("predictions_small_expected.json"), schema: evaluationSchema) == [])
         // Multi-label evaluations (nulls for single-label metrics, auc_parity) are valid.
-        let ml = evaluateMultiLabel(targets: [1, 0, 0, 1, 1, 1, 0, 0], mask: nil,
-                                    scores: ScoreMatrix(rows: 4, columns: 2, values: [0.9, 0.1, 0.2, 0.8, 0.7, 0.6, 0.1, 0.3]),
+        let ml = evaluateMultiLabel(targets: [1, 0, 0, 1, 1, 1, 0, 0, 1, 0], mask: nil,
+                                    scores: ScoreMatrix(rows: 5, columns: 2, values: [0.9, 0.1, 0.2, 0.8, 0.7, 0.6, 0.1, 0.3, 0.5, 0.5]),
                                     conditions: ["edema", "effusion"],
-                                    parityAttribute: AttributeColumn(name: "sex", values: ["F", "M", "F", "M"]))
-        #expect(validator.errors(try parsed(ml.json), schema: evaluationSchema) == [])
+                                    attributes: [AttributeColumn(name: "sex", values: ["F", "M", "F", "M", "F"]),
+                                                 AttributeColumn(name: "race", values: ["a", "b", "b", "a", nil], expectedValues: ["c"])])
+        let mlDoc = try parsed(ml.json) as! [String: Any]
+        #expect(validator.errors(mlDoc, schema: evaluationSchema) == [])
+        // The new sections are there (so the validator really looked at them) and are checked.
+        let race = (mlDoc["by_group"] as! [String: Any])["race"] as! [String: Any]
+        #expect(race["missing_attribute"] != nil && (race["gap"] as! [String: Any])["auc_per_class"] != nil)
+        #expect(((mlDoc["auc_parity"] as! [String: Any])["race"] as! [String: Any])["edema"] != nil)
+        var badML = mlDoc
+        badML["auc_parity"] = ["race": ["edema": ["groups": [:], "gap": "wide"]]]
+        #expect(validator.errors(badML, schema: evaluationSchema).contains { $0.hasPrefix("$.auc_parity.race.edema.gap: expected number or null") })
+        var noF1 = try parsed(sampleSplit(seed: 1).json) as! [String: Any]
+        #expect((noF1["by_group"] as! [String: Any]).keys.contains("sex"))
+        noF1["f1_macro"] = nil
+        #expect(validator.errors(noF1, schema: evaluationSchema) == ["$: missing required 'f1_macro'"])
     }
 
     @Test func seedAggregatedMetricsFileIsValid() throws {
@@ -55,9 +71,26 @@ import Tensors
             "selected_alpha": .number(0.5), "selection": .string("val balanced accuracy"),
             "selected_variant": .string("synthetic_a0.50+oversample"),
             "mmd": .fields(["pairs": .array([.fields([
-                "a": .string("train"), "b": .string("test_ood"), "variant": .string("baseline"),
-                "mean": .number(0.01), "std": .number(0.002), "n": .int(300), "S": .int(30)])])]),
+                "kind": .string("split"), "a": .string("train"), "b": .string("test_ood"), "variant": .string("baseline"),
+                "mean": .number(0.01), "std": .number(0.002), "n": .int(300), "S": .int(30)]), .fields([
+                "kind": .string("domain"), "a": .string("hospital_1"), "b": .string("hospital_3"), "variant": .string("synthetic_a0.50"),
+                "mean": .number(0.01), "std": .number(0.002), "n": .int(300), "S": .int(30),
+                "mann_whitney_p_vs_baseline": .number(0.03)])])]),
             "comparisons": .fields(["test_id": .fields(["synthetic_a0.50-baseline": comparison])]),
+            "representations": .fields([
+                "measure": .string("principal components for 90 % of the feature variance"), "fraction": .number(0.9),
+                "max_rows": .int(1000),
+                "variants": .fields(["baseline": .fields(["train": aggregateSeeds([12, 14, 13]).json,
+                                                          "test_ood": aggregateSeeds([10, nil, 11]).json])]),
+            ]),
+            "misclassified_by_every_seed": .fields([
+                "seeds": .int(3), "cap": .int(100),
+                "variants": .fields(["baseline": .fields(["test_id": .fields([
+                    "n": .int(80), "count": .int(2), "rows": .array([.int(4), .int(17)]),
+                    "paths": .array([.string("img/4.png"), .string("img/17.png")]),
+                    "by_group": .fields(["tone": .fields(["I": .int(1), "II": .int(1)])]),
+                ])])]),
+            ]),
         ])
         let parsedDoc = try parsed(doc)
         #expect(validator.errors(parsedDoc) == [])
@@ -73,6 +106,19 @@ import Tensors
         variants["synthetic_a0.50+focal"] = variants["synthetic_a0.50+heuristic"]
         stacked["variants"] = variants
         #expect(!validator.errors(stacked).isEmpty)
+        // The new top-level sections are checked, not merely allowed.
+        var badPCA = parsedDoc as! [String: Any]
+        var representations = badPCA["representations"] as! [String: Any]
+        representations["fraction"] = 1.5
+        badPCA["representations"] = representations
+        #expect(validator.errors(badPCA).contains { $0.hasPrefix("$.representations.fraction") })
+        var badList = parsedDoc as! [String: Any]
+        badList["misclassified_by_every_seed"] = ["seeds": 3, "cap": 100,
+                                                  "variants": ["baseline": ["test_id": ["n": 80, "rows": [4], "paths": ["x"], "by_group": [:]]]]]
+        #expect(validator.errors(badList) == ["$.misclassified_by_every_seed.variants.baseline.test_id: missing required 'count'"])
+        var badPair = parsedDoc as! [String: Any]
+        badPair["mmd"] = ["pairs": [["kind": "hospital", "a": "x", "b": "y", "variant": "baseline", "mean": 0, "std": 0, "n": 2, "S": 1]]]
+        #expect(validator.errors(badPair).contains { $0.hasPrefix("$.mmd.pairs[0].kind: expected one of") })
         // The aggregated split is not a single evaluation and vice versa.
         #expect(!validator.errors(try parsed(split), schema: evaluationSchema).isEmpty)
         #expect(!validator.errors(try parsed(sampleSplit(seed: 1).json), schema: validator.resolve("#/$defs/seeds_evaluation")!).isEmpty)

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A validator for the subset of JSON Schema (draft 2020-12) that docs/metrics.schema.json uses:
-/// type (a name or a list; no "boolean"), const, enum, minimum, properties, required, additionalProperties (bool or schema),
+/// type (a name or a list; no "boolean"), const, enum, minimum, maximum, exclusiveMinimum/Maximum, properties,
+/// required, additionalProperties (bool or schema),
 /// patternProperties, items, anyOf, oneOf and local `$ref` ("#/$defs/…"). Unknown keywords (title,
 /// description, $schema, $id) are annotations and ignored. Works on Foundation JSON (`JSONSerialization`).
 struct SchemaValidator {
@@ -28,6 +29,15 @@ struct SchemaValidator {
         }
         if let minimum = (s["minimum"] as? NSNumber)?.doubleValue, let v = number(instance), v < minimum {
             out.append("\(path): \(v) below minimum \(minimum)")
+        }
+        if let maximum = (s["maximum"] as? NSNumber)?.doubleValue, let v = number(instance), v > maximum {
+            out.append("\(path): \(v) above maximum \(maximum)")
+        }
+        if let bound = (s["exclusiveMinimum"] as? NSNumber)?.doubleValue, let v = number(instance), v <= bound {
+            out.append("\(path): \(v) not above exclusive minimum \(bound)")
+        }
+        if let bound = (s["exclusiveMaximum"] as? NSNumber)?.doubleValue, let v = number(instance), v >= bound {
+            out.append("\(path): \(v) not below exclusive maximum \(bound)")
         }
         if let object = instance as? [String: Any] {
             let properties = s["properties"] as? [String: Any] ?? [:]

@@ -16,7 +16,8 @@ struct MetricsCommand: ParsableCommand {
     @Argument(help: "CSV with label, score_<class> and attribute columns.")
     var predictions: String
 
-    @Option(name: .customLong("group"), help: "Attribute column to report per group (repeatable).")
+    @Option(name: .customLong("group"),
+            help: "Attribute column to report per group (repeatable); a blank cell is a missing value, reported apart as missing_attribute.")
     var groups: [String] = []
 
     @Option(name: .customLong("high-risk"), help: "High-risk class for the sensitivity metric (repeatable).")

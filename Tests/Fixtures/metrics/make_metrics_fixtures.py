@@ -4,8 +4,12 @@
 Run from anywhere:  python3 Tests/Fixtures/metrics/make_metrics_fixtures.py
 Writes (next to this script):
   classification.json  random single-label cases WITH TIES in scores, sklearn/fairlearn values
-  multilabel.json      masked per-condition AUC and AUC parity between sex groups
+  multilabel.json      masked per-condition AUC, AUC parity between sex groups, and the multi-label
+                       by_group tables (sex, race with missing values) with per-condition AUC per group
   mannwhitney.json     scipy.stats.mannwhitneyu(method="asymptotic", use_continuity=True) with ties
+  posterior.json       exact Beta(1,1) group-vs-outgroup posteriors (scipy: mean, std, 2.5/97.5 % quantiles
+                       by numerical convolution) for groups with unequal top-3 hits, missing values excluded
+  mmd.json             unbiased MMD² with sklearn's polynomial_kernel(degree=3, gamma=1/d, coef0=1)
   pca.json             float32 features, numpy covariance eigenvalues and 90 % component counts
   predictions_small.csv + predictions_small_expected.json   the CLI end-to-end case
 and validates a sample of both metrics forms against docs/metrics.schema.json with `jsonschema`.
@@ -17,9 +21,12 @@ import warnings
 
 import numpy as np
 from fairlearn.metrics import MetricFrame
+from scipy import integrate, optimize
+from scipy.stats import beta as beta_dist
 from scipy.stats import mannwhitneyu
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, precision_recall_fscore_support,
                              roc_auc_score, top_k_accuracy_score)
+from sklearn.metrics.pairwise import polynomial_kernel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
@@ -77,6 +84,7 @@ def evaluate(labels, scores, attrs, risky, classes):
     pcs = per_class_auc(labels, scores)
     out = dict(n=int(len(labels)), accuracy=float(accuracy_score(labels, pred)), top3_accuracy=top3(labels, scores),
                balanced_accuracy=float(balanced_accuracy_score(labels, pred)),
+               precision_macro=float(prec), recall_macro=float(rec), f1_macro=float(f1),
                auc=dict(per_class={c: v for c, v in zip(classes, pcs)}, macro=mean_defined(pcs)),
                high_risk_sensitivity=high_risk(labels, pred, risky), by_group={})
     extra = dict(precision_macro=float(prec), recall_macro=float(rec), f1_macro=float(f1), fairlearn={})
@@ -139,8 +147,111 @@ def multilabel_case():
             groups[g] = auc_or_none(targets[sel, k], scores[sel, k])
         d = [v for v in groups.values() if v is not None]
         parity.append(dict(groups=groups, gap=(max(d) - min(d)) if d else None))
+    # A second attribute with three values and missing entries (None): the by_group tables of both.
+    race = rng.choice(["asian", "black", "white"], n, p=[.2, .3, .5]).astype(object)
+    race[rng.random(n) < 0.1] = None
+    conditions = [f"cond{k}" for k in range(K)]
+    by_group, parity_all = {}, {}
+    for name, col in [("sex", sex.astype(object)), ("race", race)]:
+        by_group[name], parity_all[name] = multilabel_table(col, targets, mask, scores, conditions)
     return dict(targets=targets.ravel().tolist(), mask=mask.ravel().tolist(), scores=scores.ravel().tolist(),
-                rows=n, conditions=K, sex=sex.tolist(), per_condition=per, macro=mean_defined(per), parity=parity)
+                rows=n, conditions=K, sex=sex.tolist(), per_condition=per, macro=mean_defined(per), parity=parity,
+                race=race.tolist(), by_group=by_group, auc_parity=parity_all)
+
+
+def multilabel_table(col, targets, mask, scores, conditions):
+    """by_group table of one attribute for multi-label data (missing values: their own entry, no group)."""
+    def group(sel):
+        per = {}
+        for k, c in enumerate(conditions):
+            m = sel & mask[:, k]
+            per[c] = auc_or_none(targets[m, k], scores[m, k])
+        return dict(n=int(sel.sum()), accuracy=None, balanced_accuracy=None, auc_macro=mean_defined(list(per.values())),
+                    top3_accuracy=None, high_risk_sensitivity=None, auc_per_class=per)
+    values = sorted({v for v in col if v is not None})
+    table = {v: group(np.array([x == v for x in col])) for v in values}
+    gap, ratio = {}, {}
+    for key in ["accuracy", "balanced_accuracy", "top3_accuracy", "high_risk_sensitivity"]:
+        gap[key], ratio[key] = None, None
+    gap["auc_macro"], ratio["auc_macro"] = spread([table[v]["auc_macro"] for v in values])
+    gap["auc_per_class"], ratio["auc_per_class"] = {}, {}
+    parity = {}
+    for c in conditions:
+        g, r = spread([table[v]["auc_per_class"][c] for v in values])
+        gap["auc_per_class"][c], ratio["auc_per_class"][c] = g, r
+        parity[c] = dict(groups={v: table[v]["auc_per_class"][c] for v in values}, gap=g)
+    out = dict(values=table, gap=gap, ratio=ratio)
+    missing = np.array([x is None for x in col])
+    if missing.any():
+        out["missing_attribute"] = group(missing)
+    return out, parity
+
+
+def posterior_summary(kg, mg, ko, mo):
+    """Exact summary of p_group − p_outgroup, p ~ Beta(1 + hits, 1 + misses) on each side."""
+    P, Q = beta_dist(1 + kg, 1 + mg - kg), beta_dist(1 + ko, 1 + mo - ko)
+    mean = P.mean() - Q.mean()
+    std = float(np.sqrt(P.var() + Q.var()))
+
+    def cdf(t):  # P(P − Q ≤ t) = ∫ f_Q(q) F_P(t + q) dq
+        return integrate.quad(lambda q: Q.pdf(q) * P.cdf(min(max(t + q, 0.0), 1.0)), 0, 1, limit=200,
+                              epsabs=1e-13, epsrel=1e-12)[0]
+
+    def pdf(t):
+        return integrate.quad(lambda q: Q.pdf(q) * P.pdf(t + q) if 0 <= t + q <= 1 else 0.0, 0, 1, limit=200)[0]
+    out = dict(group_hits=int(kg), group_count=int(mg), outgroup_hits=int(ko), outgroup_count=int(mo),
+               mean=float(mean), std=std)
+    for name, q in [("lower", 0.025), ("upper", 0.975)]:
+        x = optimize.brentq(lambda t: cdf(t) - q, -1, 1, xtol=1e-12)
+        out[name] = float(x)
+        out["density_" + name] = float(pdf(x))
+    # Fourth central moment of P − Q (independent): for the Monte Carlo standard error of the sample std.
+    def central4(d):
+        m = d.mean()
+        return d.expect(lambda x: (x - m) ** 4)
+    out["central_moment4"] = float(central4(P) + central4(Q) + 6 * P.var() * Q.var())
+    return out
+
+
+def posterior_cases():
+    """Top-3 hits of 6-class scores (no ties) in three groups plus rows with a missing attribute; and two
+    direct cases with very unequal, skewed posteriors."""
+    rng = np.random.default_rng(77)
+    n, C = 500, 6
+    labels = rng.integers(0, C, n)
+    group = rng.choice(["A", "B", "C"], n, p=[.5, .35, .15]).astype(object)
+    boost = np.where(group == "A", 2.0, np.where(group == "B", 0.6, -0.4))   # unequal accuracy by group
+    logits = rng.normal(size=(n, C)) + boost[:, None] * np.eye(C)[labels]
+    scores = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    group[rng.random(n) < 0.08] = None
+    ahead = (scores > scores[np.arange(n), labels][:, None]).sum(1)
+    hits = ahead < 3
+    assert float(np.mean(hits)) == top_k_accuracy_score(labels, scores, k=3, labels=np.arange(C))
+    known = np.array([g is not None for g in group])
+    values = {}
+    for v in ["A", "B", "C"]:
+        sel = np.array([g == v for g in group])
+        out = known & ~sel
+        values[v] = posterior_summary(hits[sel].sum(), sel.sum(), hits[out].sum(), out.sum())
+    direct = [posterior_summary(3, 20, 150, 200), posterior_summary(45, 50, 20, 60)]
+    return dict(classes=C, labels=labels.tolist(), scores=scores.ravel().tolist(), groups=group.tolist(),
+                values=values, direct=direct)
+
+
+def mmd_cases():
+    """Features k/64 (|k| ≤ 128, d ≤ 16): every Float32 dot product is exact, so BLAS and sklearn agree to
+    Double rounding of the kernel sums."""
+    out = []
+    for seed, m, n, d, shift in [(1, 40, 50, 16, 0.0), (2, 30, 30, 8, 0.4), (3, 25, 60, 12, -0.2)]:
+        rng = np.random.default_rng(seed)
+        x = np.clip(np.round(rng.normal(size=(m, d)) * 32), -128, 128) / 64
+        y = np.clip(np.round((rng.normal(size=(n, d)) + shift) * 32), -128, 128) / 64
+        kern = lambda a, b: polynomial_kernel(a, b, degree=3, gamma=1.0 / d, coef0=1)
+        kxx, kyy, kxy = kern(x, x), kern(y, y), kern(x, y)
+        mmd2 = ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+                - 2 * kxy.mean())
+        out.append(dict(rows_x=m, rows_y=n, dim=d, x=x.ravel().tolist(), y=y.ravel().tolist(), mmd2=float(mmd2)))
+    return out
 
 
 def mannwhitney_cases():
@@ -197,6 +308,8 @@ def main():
     dump("classification.json", cls)
     dump("multilabel.json", multilabel_case())
     dump("mannwhitney.json", mannwhitney_cases())
+    dump("posterior.json", posterior_cases())
+    dump("mmd.json", mmd_cases())
     dump("pca.json", pca_cases())
     expected = cli_case()
     dump("predictions_small_expected.json", expected)
