@@ -177,6 +177,9 @@ public struct ChainConfig: Codable, Sendable, Equatable {
             // Tuned on the demo (docs/workflow.md): more, smaller steps for the generator, an upsampler
             // trained long enough to stop adding speckle, and 40 DDIM steps (with 15 or 25 the synthetic
             // data did not help); heuristic and focal move to the paper profile to keep the demo under 15 min.
+            // Three seeds so the paired intervals mean something (issue 11); one α, with the stacked
+            // synthetic+oversample beside the plain mix, both chosen between on val. The sampling levers
+            // (guidance, confidence filter) are not swept here: a pilot per setting does not fit the budget.
             ddpm = DDPM(resolution: base, channels: 32, mults: [1, 2], resBlocks: 1, attention: [],
                         steps: 1600, batch: 16, lr: 2e-3, schedule: "cosine", prediction: "v", timesteps: ManifestLimits.timesteps,
                         cond: cond, condDrop: 0.1, ema: 0.995, checkpointEvery: 100, seed: 1)
@@ -186,9 +189,9 @@ public struct ChainConfig: Codable, Sendable, Equatable {
             sample.perReal = 1
             classify.widths = [16, 32, 64, 128]
             classify.epochs = 5
-            classify.seeds = 2
-            classify.alphas = [0.25, 0.5]
-            classify.baselines = ["none", "oversample"]
+            classify.seeds = 3
+            classify.alphas = [0.5]
+            classify.baselines = ["none", "oversample", Baseline.syntheticOversample.rawValue]
             evaluate.mmdSampleSize = 200
             evaluate.mmdRepeats = 20
         case .paper:
@@ -203,6 +206,9 @@ public struct ChainConfig: Codable, Sendable, Equatable {
             sample.samplingSteps = 50
             sample.perReal = 10
             sample.guidance = 1
+            // Big machines can afford the lever pilot: guidance and the confidence filter chosen on val.
+            sample.guidanceSweep = [1, 2, 3]
+            sample.minConfidence = [0, 0.5]
         }
         // CPU-sized profiles train the generator for few steps; drawing the fairness attribute's values
         // equally often within each class (what fair-sample will ask for) gives the minority group enough
