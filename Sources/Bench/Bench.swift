@@ -35,6 +35,28 @@ public struct BenchResult: Codable, Sendable {
         self.threads = threads
         self.blas = BLASInfo.current()
     }
+
+    enum CodingKeys: String, CodingKey {
+        case workload, params, step_seconds_median, step_seconds_min, images_per_second, gflop_per_step,
+             achieved_gflops, peak_rss_mb, engine, threads, blas
+    }
+
+    /// Every key is written, an unknown FLOP count as `null` (as torch_reference.py writes `None`), so a
+    /// line has the reference's keys whatever the workload.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(workload, forKey: .workload)
+        try c.encode(params, forKey: .params)
+        try c.encode(step_seconds_median, forKey: .step_seconds_median)
+        try c.encode(step_seconds_min, forKey: .step_seconds_min)
+        try c.encode(images_per_second, forKey: .images_per_second)
+        try c.encode(gflop_per_step, forKey: .gflop_per_step)
+        try c.encode(achieved_gflops, forKey: .achieved_gflops)
+        try c.encode(peak_rss_mb, forKey: .peak_rss_mb)
+        try c.encode(engine, forKey: .engine)
+        try c.encode(threads, forKey: .threads)
+        try c.encode(blas, forKey: .blas)
+    }
 }
 
 /// Timing helpers shared by the workloads.

@@ -54,6 +54,22 @@ import Testing
 
     /// `bench blas` at tiny sizes: one line per size for 1 thread and for --threads, each with GFLOP/s and
     /// the `blas` facts (kernel, selection, CPU, threads) that every bench line carries.
+    /// A workload line carries every key torch_reference.py prints — an unknown FLOP count as null, not
+    /// a missing key — so the two can be joined key by key. (W3, one forward of 64 images: seconds.)
+    @Test func workloadLineHasTheReferenceKeys() throws {
+        let s = try Scratch()
+        defer { s.remove() }
+        let r = try s.run("bench", "W3", "--steps", "1", "--warmup", "0", "--threads", "1")
+        #expect(r.status == 0, "\(r.stderr)")
+        let line = try #require(r.stdout.split(separator: "\n").last, "stdout: \(r.stdout)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        for key in ["workload", "params", "step_seconds_median", "images_per_second", "gflop_per_step", "achieved_gflops",
+                    "peak_rss_mb", "threads"] {
+            #expect(json.keys.contains(key), "missing \(key) in \(line)")
+        }
+        #expect(json["workload"] as? String == "W3" && json["params"] as? Int == 6_475_011)
+    }
+
     @Test func blasPrintsOneLinePerSizeAndThreadCount() throws {
         let s = try Scratch()
         defer { s.remove() }
