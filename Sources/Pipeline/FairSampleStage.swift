@@ -134,7 +134,8 @@ public enum FairSampleStage {
                                                     resolution: resolution, widths: auditorWidths, arch: auditorArch)
             audit = auditor
             let attributeIndex = c.attribute.flatMap { d.table.attributes.firstIndex(of: $0) }
-            let values = c.attribute.flatMap { layout.block($0)?.values } ?? []
+            // Value indices as the table numbers them, like the val rows' (not the conditioning layout's order).
+            let values = attributeIndex.map { d.table.attributeValues[$0] } ?? []
             func scored(_ images: [Tensor], _ planned: [Planned]) -> LeverPilot.Scored {
                 var bank = ImageBank(channels: channels, height: resolution, width: resolution)
                 for img in images { bank.append(img) }

@@ -70,7 +70,8 @@ public enum LeverPilot {
                               validation: Scored) -> Choice {
         precondition(!pilots.isEmpty && !thresholds.isEmpty, "LeverPilot: nothing to choose from")
         var cells: [Int: [Int]] = [:]   // cell key → val rows
-        let width = (validation.values.max() ?? 0) + 2
+        // Cell key = class · width + (value + 1), with a width above every value index of either side.
+        let width = ([validation.values.max() ?? 0] + pilots.map { $0.scored.values.max() ?? 0 }).max()! + 2
         func key(_ c: Int, _ v: Int) -> Int { c * width + (v + 1) }
         for i in validation.classes.indices { cells[key(validation.classes[i], validation.values[i]), default: []].append(i) }
         let eligible = cells.filter { $0.value.count >= 2 }.keys.sorted()
