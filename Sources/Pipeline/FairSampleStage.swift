@@ -87,6 +87,9 @@ public enum FairSampleStage {
         let channels = card.unet.outChannels
         let baseRes = card.unet.resolution
 
+        let upSchedule = up.map { NoiseSchedule(kind: $0.card.schedule == "linear" ? .linear : .cosine, steps: $0.card.timesteps) }
+        let upPrediction: Prediction = up?.card.prediction == "v" ? .v : .epsilon
+
         /// Draws the planned examples `batch` with guidance `w`; images in [0, 1]. `firstIndex` numbers the
         /// per-image noise streams (distinct numbers give independent images).
         func draw(_ batch: [Planned], guidance w: Double, seed: UInt64, firstIndex: Int) throws -> [Tensor] {
@@ -102,9 +105,7 @@ public enum FairSampleStage {
                 images = baseSampler.sample(model: base, shape: [batch.count, channels, baseRes, baseRes], cond: cond,
                                             seed: seed, firstIndex: firstIndex)
             }
-            if let up, let aug = up.card.augment, let from = up.card.baseResolution {
-                let upSchedule = NoiseSchedule(kind: up.card.schedule == "linear" ? .linear : .cosine, steps: up.card.timesteps)
-                let upPrediction: Prediction = up.card.prediction == "v" ? .v : .epsilon
+            if let up, let upSchedule, let aug = up.card.augment, let from = up.card.baseResolution {
                 let cascade = Cascade(base: base, baseSampler: baseSampler, upsampler: up.model,
                                       upsamplerSampler: Sampler(schedule: upSchedule, prediction: upPrediction, settings: settings),
                                       conditioner: UpsamplerConditioner(settings: aug, schedule: upSchedule, baseSize: (from, from)),
@@ -117,6 +118,13 @@ public enum FairSampleStage {
                 img.withUnsafeMutableBufferPointer { q in for i in q.indices { q[i] = min(1, max(0, (q[i] + 1) * 0.5)) } }
                 return img
             }
+        }
+
+        /// Images in [0, 1] as the auditor takes them.
+        func bank(_ images: [Tensor]) -> ImageBank {
+            var bank = ImageBank(channels: images[0].shape[0], height: images[0].shape[1], width: images[0].shape[2])
+            for img in images { bank.append(img) }
+            return bank
         }
 
         // The levers: chosen on val by a pilot when there is a choice (LeverPilot), else as configured.
@@ -137,9 +145,7 @@ public enum FairSampleStage {
             // Value indices as the table numbers them, like the val rows' (not the conditioning layout's order).
             let values = attributeIndex.map { d.table.attributeValues[$0] } ?? []
             func scored(_ images: [Tensor], _ planned: [Planned]) -> LeverPilot.Scored {
-                var bank = ImageBank(channels: channels, height: resolution, width: resolution)
-                for img in images { bank.append(img) }
-                return LeverPilot.Scored(outputs: auditor(bank), classes: planned.map { classIndex[$0.label] ?? 0 },
+                LeverPilot.Scored(outputs: auditor(bank(images)), classes: planned.map { classIndex[$0.label] ?? 0 },
                                          values: planned.map { p in c.attribute.flatMap { p.attributes[$0] }.flatMap { values.firstIndex(of: $0) } ?? -1 })
             }
             let candidates = c.guidanceCandidates
@@ -190,9 +196,7 @@ public enum FairSampleStage {
                 // streams a·plan.count + done + j: disjoint from every first draw and from other batches.
                 var attempt = 0
                 while true {
-                    var bank = ImageBank(channels: images[0].shape[0], height: images[0].shape[1], width: images[0].shape[2])
-                    for img in images { bank.append(img) }
-                    let out = audit(bank)
+                    let out = audit(bank(images))
                     let rejected = batch.indices.filter { k in
                         Double(out.scores[k * out.classes + (classIndex[batch[k].label] ?? 0)]) < t
                     }

@@ -94,18 +94,8 @@ private func scored(perCell: Int, seed: UInt64, spread: Float = 0.3, shift: Floa
 
     /// `guidance` takes one number or a list (a sweep); `min_confidence` likewise; errors name the key.
     @Test func manifestLeverKeys() throws {
-        let head = """
-        name: derm
-        archive: derm.tar.gz
-        modality: dermatology
-        table: t.csv
-        image_column: path
-        label: {kind: single, column: dx, classes: [a, b]}
-        attributes: [tone]
-
-        """
         func parse(_ sample: String) throws -> SampleConfig? {
-            try Manifest.parse(text: head + "pipeline:\n  sample: {\(sample)}\n", file: "x.yaml").pipeline.sample
+            try Manifest.parse(text: ManifestHardeningTests.head + "pipeline:\n  sample: {\(sample)}\n", file: "x.yaml").pipeline.sample
         }
         #expect(try parse("guidance: 2")?.guidance == 2)
         #expect(try parse("guidance: 2")?.guidanceSweep == nil)
