@@ -12,14 +12,19 @@ import Tensors
 /// attribute value translated to the planned value (img2img, Wang et al. 2024).
 ///
 /// Outputs: `shard-NNNNN` (WebDataset tar shards: `000123.png` + `000123.json`) and one
-/// `grid-III-<slug>` PNG per class (rows: attribute values, columns: samples); see `GridCollector.fileName`.
+/// `grid-III-<slug>` PNG per class (rows: attribute values; left of a gap, real training images of the cell,
+/// right of it, synthetic samples); see `GridCollector.fileName`.
 public enum FairSampleStage {
     /// fair-sample-2: grid outputs are named by class index (`grid-000-<slug>`), not by class name alone.
     /// fair-sample-3: guidance and the confidence filter can be chosen on val (`LeverPilot`); `levers` output;
     /// soft and multi-label samples carry their classifier target (`target`, `unknown`).
-    public static let codeVersion = "fair-sample-3"
+    /// fair-sample-4: each grid row starts with real training images of its cell, for comparison.
+    public static let codeVersion = "fair-sample-4"
     /// Samples per row of a class grid.
     static let gridColumns = 6
+    /// Real training images per row of a class grid, left of the samples: a reader judges a cell's samples
+    /// against what the generator was shown (speckle, faint lesions and copies are obvious side by side).
+    static let gridRealColumns = 3
 
     struct Slice: Encodable {
         var sample: ChainConfig.Sample
@@ -186,6 +191,19 @@ public enum FairSampleStage {
         let writer = ShardWriter(store: ctx.store, directory: ctx.scratch.appendingPathComponent("shards"))
         var grid = GridCollector(classes: d.table.classes, attribute: c.attribute,
                                  values: c.attribute.flatMap { layout.block($0)?.values } ?? ["all"])
+        if let realImages = d.images(at: up?.card.unet.resolution ?? baseRes) {
+            let attributeIndex = c.attribute.flatMap { d.table.attributes.firstIndex(of: $0) }
+            for r in d.table.rows.indices where d.table.rows[r].split == .train {
+                guard let cls = d.table.rows[r].topClass else { continue }
+                var value = "all"
+                if let a = attributeIndex {
+                    let v = d.table.rows[r].attributes[a]
+                    guard v >= 0 else { continue }
+                    value = d.table.attributeValues[a][v]
+                }
+                grid.offerReal(realImages.image(r), label: d.table.classes[cls], value: value)
+            }
+        }
         var done = 0, redrawn = 0, belowAfterRetries = 0
         while done < plan.count {
             if ctx.shouldStop() { throw StageInterrupted(stage: ctx.stage) }
@@ -319,12 +337,16 @@ public enum FairSampleStage {
     }
 }
 
-/// Collects the first few samples per (class, attribute value) and lays them out as one PNG per class.
+/// Collects the first few samples per (class, attribute value) — and, for comparison, the first few real
+/// training images of the cell — and lays them out as one PNG per class.
 struct GridCollector {
     let classes: [String]
     let attribute: String?
     let values: [String]
     private var cells: [String: [Tensor]] = [:]
+    private var real: [String: [Tensor]] = [:]
+    /// Pixels of background between the real and the synthetic columns.
+    static let separator = 4
 
     init(classes: [String], attribute: String?, values: [String]) {
         self.classes = classes; self.attribute = attribute; self.values = values
@@ -335,22 +357,36 @@ struct GridCollector {
         if cells[key, default: []].count < FairSampleStage.gridColumns { cells[key, default: []].append(image) }
     }
 
-    /// One grid per class that has samples: `values.count` rows × `gridColumns` columns, 1 px gaps,
-    /// named by `fileName(classIndex:className:)`.
+    /// A real training image of the cell (kept when its size matches the samples').
+    mutating func offerReal(_ image: Tensor, label: String, value: String) {
+        let key = label + "\u{1}" + value
+        if real[key, default: []].count < FairSampleStage.gridRealColumns { real[key, default: []].append(image) }
+    }
+
+    /// One grid per class that has samples: `values.count` rows; in each, `gridRealColumns` real images
+    /// (when any were offered), a `separator`-wide gap, then `gridColumns` samples; 1 px gaps between
+    /// images. Named by `fileName(classIndex:className:)`.
     func pngs() throws -> [(String, [UInt8])] {
         var out: [(String, [UInt8])] = []
         for (index, cls) in classes.enumerated() {
             let rows = values.map { cells[cls + "\u{1}" + $0] ?? [] }
             guard let first = rows.first(where: { !$0.isEmpty })?.first else { continue }
             let c = first.shape[0], s = first.shape[1], cols = FairSampleStage.gridColumns
-            let h = values.count * (s + 1) + 1, w = cols * (s + 1) + 1
+            let realRows = values.map { (real[cls + "\u{1}" + $0] ?? []).filter { $0.shape == first.shape } }
+            let realCols = realRows.contains { !$0.isEmpty } ? FairSampleStage.gridRealColumns : 0
+            let offset = realCols > 0 ? realCols * (s + 1) + GridCollector.separator : 0
+            let h = values.count * (s + 1) + 1, w = offset + cols * (s + 1) + 1
             var canvas = Tensor(shape: [c, h, w], data: [Float](repeating: 1, count: c * h * w))
+            func paste(_ img: Tensor, row r: Int, x0: Int) {
+                for ch in 0..<c { for y in 0..<s { for x in 0..<s {
+                    canvas.data[(ch * h + r * (s + 1) + 1 + y) * w + x0 + x] = img.data[(ch * s + y) * s + x]
+                } } }
+            }
+            for (r, images) in realRows.enumerated() where realCols > 0 {
+                for (k, img) in images.enumerated() { paste(img, row: r, x0: k * (s + 1) + 1) }
+            }
             for (r, images) in rows.enumerated() {
-                for (k, img) in images.enumerated() {
-                    for ch in 0..<c { for y in 0..<s { for x in 0..<s {
-                        canvas.data[(ch * h + r * (s + 1) + 1 + y) * w + k * (s + 1) + 1 + x] = img.data[(ch * s + y) * s + x]
-                    } } }
-                }
+                for (k, img) in images.enumerated() { paste(img, row: r, x0: offset + k * (s + 1) + 1) }
             }
             out.append((GridCollector.fileName(classIndex: index, className: cls), try PNGCodec.encode(canvas)))
         }

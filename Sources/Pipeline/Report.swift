@@ -221,7 +221,8 @@ public enum ReportBuilder {
     // MARK: samples
 
     static func sampleGrids(_ page: inout HTMLWriter, _ grids: [SampleGrid]) {
-        page.raw("<h2>Synthetic samples</h2>\n<div class=\"grids\">\n")
+        page.raw("<h2>Synthetic samples</h2>\n<p>One row per attribute value: real training images of the cell on the "
+            + "left, synthetic samples conditioned on it right of the gap.</p>\n<div class=\"grids\">\n")
         for g in grids {
             let caption = "\(g.className) · \(g.attribute) = \(g.value)"
             page.raw("<figure><img alt=\"\(escape(caption))\" src=\"data:image/png;base64,\(Data(g.png).base64EncodedString())\" />"

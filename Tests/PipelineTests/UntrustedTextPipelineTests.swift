@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 @testable import Daemon
+import Datasets
 @testable import Pipeline
 import Tensors
 
@@ -56,6 +57,36 @@ struct UntrustedTextPipelineTests {
         // Long or dot-leading names stay usable file names.
         #expect(GridCollector.fileName(classIndex: 7, className: ".hidden") == "007-_.hidden")
         #expect(GridCollector.fileName(classIndex: 1234, className: String(repeating: "z", count: 300)).count == 5 + 40)
+    }
+
+    /// Each grid row shows the cell's real training images left of a gap, then its samples, so a reader can
+    /// compare them; a real image of another size (another resolution) is left out rather than distorted.
+    @Test func gridRowsStartWithRealImagesOfTheirCell() throws {
+        func flat(_ v: Float, _ s: Int = 4) -> Tensor { Tensor(shape: [3, s, s], data: [Float](repeating: v, count: 3 * s * s)) }
+        var collector = GridCollector(classes: ["x"], attribute: "tone", values: ["light", "dark"])
+        collector.offer(flat(0.2), label: "x", value: "light")
+        collector.offer(flat(0.4), label: "x", value: "dark")
+        collector.offerReal(flat(0.6), label: "x", value: "dark")
+        collector.offerReal(flat(0.8, 8), label: "x", value: "light")   // wrong size: ignored
+        let grids = try collector.pngs()
+        #expect(grids.count == 1)
+        let img = try PNGCodec.decode(grids[0].1, file: "grid", entry: "x")
+        let s = 4, real = FairSampleStage.gridRealColumns, offset = real * (s + 1) + GridCollector.separator
+        #expect(img.shape == [3, 2 * (s + 1) + 1, offset + FairSampleStage.gridColumns * (s + 1) + 1])
+        let w = img.shape[2]
+        func at(_ y: Int, _ x: Int) -> Float { img.data[y * w + x] }   // red channel
+        let quantum: Float = 1.0 / 255
+        // Row 1 (dark): real image at column 0, its sample after the gap.
+        #expect(abs(at(s + 2, 1) - 0.6) <= quantum)
+        #expect(abs(at(s + 2, offset + 1) - 0.4) <= quantum)
+        // Row 0 (light): no real image of the right size, so background; its sample after the gap.
+        #expect(at(1, 1) == 1)
+        #expect(abs(at(1, offset + 1) - 0.2) <= quantum)
+        // Without any real image the grid is as before: samples only.
+        var plain = GridCollector(classes: ["x"], attribute: nil, values: ["all"])
+        plain.offer(flat(0.2), label: "x", value: "all")
+        let p = try PNGCodec.decode(try plain.pngs()[0].1, file: "grid", entry: "x")
+        #expect(p.shape == [3, s + 2, FairSampleStage.gridColumns * (s + 1) + 1])
     }
 
     @Test func reportShowsRealClassNamesWithControlsAndBidiMadeVisible() throws {
