@@ -16,8 +16,9 @@ import Tensors
 //
 // Micro-batches and data parallelism (docs/mpi.md): with `microBatches` M > 1 the batch is cut into M fixed
 // row ranges; each one's forward/backward fills its own gradient, and the M gradients are summed in the
-// order 0..M−1. Under N ranks (M % N == 0) rank r computes micro-batches r·M/N ..< (r+1)·M/N, the ranks
-// allgather them, and every rank sums all M in the same order — so N ranks give the bytes of one process.
+// order 0..M−1. Under N ranks (M % N == 0) rank r computes micro-batches r·M/N ..< (r+1)·M/N; the ranks
+// exchange them so that every gradient element is summed over 0..M−1 in that same order (by the rank that
+// owns the element's slice) — so N ranks give the bytes of one process.
 // Every rank draws the whole batch (indices, flips, conditioning drop, t, ε) from the same step stream.
 
 /// Settings of a diffusion training run (the manifest's `ddpm` / `upsampler` sections map onto these).
@@ -188,15 +189,22 @@ public final class DDPMTrainer {
         return loss
     }
 
-    /// Fills the parameters' gradients with the sum, in micro-batch order, of the M micro-batch gradients
-    /// (this rank's computed here, the others' gathered); returns the batch loss. Each micro-batch's loss
-    /// gradient is weighted by its share of the batch's rows, so the sum is the gradient of the batch mean.
+    /// Fills the parameters' gradients with the sum, in micro-batch order, of the M micro-batch gradients;
+    /// returns the batch loss. Each micro-batch's loss gradient is weighted by its share of the batch's rows,
+    /// so the sum is the gradient of the batch mean.
+    ///
+    /// The exchange is a deterministic reduce-scatter + allgather: the flat gradient (plus the loss) is cut
+    /// into one slice per rank; `alltoall` gives rank s slice s of all M micro-batch gradients, in micro-batch
+    /// order; rank s sums them in the order 0..M−1; `allgather` then hands every rank all summed slices.
+    /// Every element is the same sum g₀ + g₁ + … + g_{M−1} as in one process, and each rank moves about two
+    /// gradients' worth of bytes per step, like a ring all-reduce (docs/mpi.md).
     func microBatchGradients(input: Tensor, t: [Int], cond: Tensor, target: Tensor) -> Float {
-        let b = settings.batch, m = settings.microBatchCount, perRank = m / communicator.size
+        let b = settings.batch, m = settings.microBatchCount
+        let ranks = communicator.size, perRank = m / ranks
         let params = model.parameters
         let width = params.reduce(0) { $0 + $1.grad.count } + 1          // gradients, then the weighted loss
-        var local = [Float]()
-        local.reserveCapacity(perRank * width)
+        let slice = (width + ranks - 1) / ranks                          // padded to equal blocks
+        var send = [Float](repeating: 0, count: ranks * perRank * slice) // [destination][local micro-batch][slice]
         for j in 0..<perRank {
             let rows = Self.rows(micro: communicator.rank * perRank + j, of: m, batch: b)
             optimizer.zeroGrad()
@@ -205,28 +213,37 @@ public final class DDPMTrainer {
             let weight = Float(rows.count) / Float(b)
             grad.withUnsafeMutableBufferPointer { g in for i in g.indices { g[i] *= weight } }
             model.backward(grad)
-            for p in params { local.append(contentsOf: p.grad.data) }
             l *= weight
-            local.append(l)
+            var flat = [Float]()
+            flat.reserveCapacity(width)
+            for p in params { flat.append(contentsOf: p.grad.data) }
+            flat.append(l)
+            for d in 0..<ranks {
+                let lo = d * slice, hi = min(width, lo + slice)
+                guard lo < hi else { continue }
+                let at = (d * perRank + j) * slice
+                send.replaceSubrange(at..<(at + hi - lo), with: flat[lo..<hi])
+            }
         }
-        let all = communicator.allgather(local)                          // m blocks of `width`, in micro-batch order
+        // [source rank][its micro-batches][my slice] = my slice of micro-batches 0..M−1, in order.
+        let mine = communicator.alltoall(send)
+        var summed = Array(mine[0..<slice])
+        mine.withUnsafeBufferPointer { a in
+            for k in 1..<m {
+                let base = k * slice
+                for i in 0..<slice { summed[i] += a[base + i] }
+            }
+        }
+        let full = communicator.allgather(summed)                       // [rank][slice], padding at the end
         var offset = 0
         for p in params {
             let n = p.grad.count
-            all.withUnsafeBufferPointer { a in
-                p.grad.withUnsafeMutableBufferPointer { g in
-                    for i in 0..<n { g[i] = a[offset + i] }
-                    for k in 1..<m {
-                        let base = k * width + offset
-                        for i in 0..<n { g[i] += a[base + i] }
-                    }
-                }
+            full.withUnsafeBufferPointer { a in
+                p.grad.withUnsafeMutableBufferPointer { g in for i in 0..<n { g[i] = a[offset + i] } }
             }
             offset += n
         }
-        var loss: Float = 0
-        for k in 0..<m { loss += all[k * width + width - 1] }
-        return loss
+        return full[width - 1]
     }
 
     /// Rows of micro-batch `k` of `m` in a batch of `b`: fixed contiguous ranges, [k·b/m, (k+1)·b/m).

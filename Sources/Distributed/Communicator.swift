@@ -6,10 +6,10 @@ import Darwin
 
 /// The processes of one data-parallel training run and the few collectives fairgen needs (docs/mpi.md).
 ///
-/// Every collective is deterministic: `allgather` returns every rank's buffer in rank order, byte for byte,
-/// and the caller combines them in a fixed order itself. There is deliberately no all-reduce: MPI leaves
-/// the order of its sums to the implementation (and the network topology), so the bytes would change with
-/// the number of ranks.
+/// Every collective only moves bytes: `allgather` and `alltoall` return the ranks' buffers in rank order,
+/// byte for byte, and the caller combines them in a fixed order itself. There is deliberately no all-reduce:
+/// MPI leaves the order of its sums to the implementation (and the network topology), so the bytes would
+/// change with the number of ranks.
 public protocol Communicator: AnyObject, Sendable {
     /// This process's index in `0..<size`.
     var rank: Int { get }
@@ -17,6 +17,9 @@ public protocol Communicator: AnyObject, Sendable {
     var size: Int { get }
     /// Every rank's `buffer`, concatenated in rank order. All ranks must pass buffers of the same length.
     func allgather(_ buffer: [Float]) -> [Float]
+    /// Personalised exchange: `buffer` is `size` equal blocks, block j going to rank j; returns `size` blocks,
+    /// block j being what rank j sent to this rank. All ranks pass buffers of the same length.
+    func alltoall(_ buffer: [Float]) -> [Float]
     /// Returns once every rank has called it.
     func barrier()
     /// Rank `root`'s `buffer` on every rank (the others' contents are replaced; lengths must agree).
@@ -47,6 +50,7 @@ public final class SingleProcess: Communicator {
     public var rank: Int { 0 }
     public var size: Int { 1 }
     public func allgather(_ buffer: [Float]) -> [Float] { buffer }
+    public func alltoall(_ buffer: [Float]) -> [Float] { buffer }
     public func barrier() {}
     public func broadcast(_ buffer: inout [Float], root: Int) {
         precondition(root == 0, "broadcast: root \(root) of a single process")

@@ -71,6 +71,12 @@ public final class LoopbackGroup: @unchecked Sendable {
             precondition(all.allSatisfy { $0.count == buffer.count }, "allgather: ranks passed different lengths")
             return all.flatMap { $0 }
         }
+        func alltoall(_ buffer: [Float]) -> [Float] {
+            precondition(buffer.count % size == 0, "alltoall: \(buffer.count) floats are not \(size) equal blocks")
+            let all = group.exchange(rank: rank, buffer)
+            let block = buffer.count / size
+            return all.flatMap { $0[(rank * block)..<((rank + 1) * block)] }
+        }
         func barrier() { _ = group.exchange(rank: rank, []) }
         func broadcast(_ buffer: inout [Float], root: Int) {
             buffer = group.exchange(rank: rank, buffer)[root]

@@ -36,6 +36,20 @@ public final class MPICommunicator: Communicator {
         return out
     }
 
+    public func alltoall(_ buffer: [Float]) -> [Float] {
+        precondition(buffer.count % size == 0, "alltoall: \(buffer.count) floats are not \(size) equal blocks")
+        let block = buffer.count / size
+        precondition(block <= Int(Int32.max), "alltoall: blocks of \(block) floats exceed MPI's Int32 count")
+        var out = [Float](repeating: 0, count: buffer.count)
+        buffer.withUnsafeBufferPointer { send in
+            out.withUnsafeMutableBufferPointer { recv in
+                _ = MPI_Alltoall(send.baseAddress, Int32(block), fairgen_mpi_float(),
+                                 recv.baseAddress, Int32(block), fairgen_mpi_float(), fairgen_mpi_comm_world())
+            }
+        }
+        return out
+    }
+
     public func abort(_ message: String) -> Never {
         let line = "fairgen rank \(rank): \(message)\n"
         _ = line.withCString { write(2, $0, strlen($0)) }
