@@ -43,7 +43,10 @@ extension StageRunner {
             } catch is StageInterrupted {
                 // rank 0 stopped at the same step (the stop decision is collective); its outcome follows
             } catch {
-                // Rank 0 may be waiting in a collective this rank will never join: end the whole job.
+                // Rank 0 may be waiting in a collective this rank will never join: end the whole job. A
+                // configuration error fails rank 0 the same way; the pause lets it record that in run.json
+                // and print it before the abort takes it down.
+                usleep(2_000_000)
                 communicator.abort("stage \(stage.name) failed on rank \(communicator.rank): \(error)")
             }
         }

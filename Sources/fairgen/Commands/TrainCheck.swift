@@ -21,6 +21,16 @@ struct TrainCheckCommand: ParsableCommand {
     @Option(help: "Seed of the generated images, the network and every draw.") var seed: UInt64 = 1
     @Option(help: "Threads per process.") var threads = 1
 
+    /// Why `command` may not run here: it was started as one of several MPI ranks (mpirun/srun) but is not
+    /// MPI-aware — every rank would create run folders and take locks. Nil for MPI-aware commands (this one)
+    /// and outside MPI. Checked before any command runs, so MPI_Init is never reached by the others.
+    static func refusalUnderMPI(_ command: ParsableCommand.Type) -> String? {
+        let ranks = World.launcherSize(ProcessInfo.processInfo.environment)
+        guard ranks > 1, command != TrainCheckCommand.self else { return nil }
+        return "fairgen: '\(command._commandName)' is not MPI-aware and was started as one of \(ranks) ranks;"
+            + " under mpirun/srun run 'fairgen train-check' (docs/mpi.md)"
+    }
+
     func validate() throws {
         guard steps >= 1, batch >= 1, microBatches >= 1, threads >= 1 else {
             throw ValidationError("--steps, --batch, --micro-batches and --threads must be positive")
