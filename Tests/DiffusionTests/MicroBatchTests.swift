@@ -73,6 +73,32 @@ import Tensors
         for t in ranks { #expect(t.model.parameters.map(\.value.data) == single.model.parameters.map(\.value.data)) }
     }
 
+    /// The upsampler's data (random low-resolution augmentation per row, 2-channel input) split over 2 ranks
+    /// also gives one process's weights: every rank draws the whole batch's augmentation.
+    @Test func upsamplerTwoRanksEqualOneProcess() throws {
+        let conditioner = UpsamplerConditioner(schedule: NoiseSchedule(kind: .cosine, steps: 100), baseSize: (4, 4))
+        var imgs = Tensor(zeros: [6, 1, 8, 8])
+        var rng = RNG(seed: 8)
+        imgs.withUnsafeMutableBufferPointer { rng.fillUniform($0, low: -1, high: 1) }
+        let data = UpsamplerTrainingSet(images: imgs, cond: Tensor(repeating: 1, shape: [6, 2]), conditioner: conditioner,
+                                        horizontalFlip: true, condDrop: 0.3)
+        let config = UNetConfig(inChannels: 2, baseChannels: 8, mults: [1, 2], resBlocks: 1, attnResolutions: [], heads: 1,
+                                condDim: 2 + conditioner.settings.levelFeatures, outChannels: 1, resolution: 8, groups: 2)
+        let s = Self.settings(micro: 2)
+        let single = DDPMTrainer(model: UNetDenoiser(config: config, seed: 4), settings: s)
+        try single.run(data: data)
+        let ranks = LoopbackGroup(size: 2).run { _, comm in
+            let t = DDPMTrainer(model: UNetDenoiser(config: config, seed: 4), settings: s, communicator: comm)
+            try Parallel.withThreads(1) { _ = try t.run(data: data) }
+            return t
+        }
+        for r in ranks {
+            let t = try r.get()
+            #expect(t.model.parameters.map(\.value.data) == single.model.parameters.map(\.value.data))
+            #expect(t.ema.values.map(\.data) == single.ema.values.map(\.data))
+        }
+    }
+
     /// The summed micro-batch gradient is the whole batch's mean-loss gradient (uneven split 1+1+2 of 4
     /// rows included), up to float rounding; the loss is the batch loss.
     @Test func microBatchGradientIsBatchGradient() throws {
