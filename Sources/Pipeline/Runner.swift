@@ -53,7 +53,9 @@ public final class StageRunner {
         communicator.size > 1 ? try runRanked(stage) : try runLocal(stage, decided: { _ in })
     }
 
-    /// The single-writer path. `decided(cached)` is called once the cache lookup is done, before the body.
+    /// The single-writer path. `decided(cached)` is called on a cache hit, or right before the body runs —
+    /// after every write that could fail first (run.json, scratch folder), so that under MPI the other ranks
+    /// start the body only when rank 0 does too.
     func runLocal(_ stage: Stage, decided: (_ cached: Bool) -> Void) throws -> [String: ObjectID] {
         let key = try stage.key()
         let inputs = stage.keyInputs
@@ -61,8 +63,8 @@ public final class StageRunner {
         let hit = try store.lookup(stage: stage.name, key: key) { [logger] id in
             logger.warning("\(stage.name): cached output object \(id.hex) is corrupt (its bytes no longer hash to its id); running the stage again to replace it")
         }
-        decided(hit != nil)
         if let outputs = hit {
+            decided(true)
             emit(.stageStarted(stage: stage.name, key: key.hex, cached: true))
             try run?.stageStarted(stage.name, key: key, inputs: inputs)
             let wall = clock() - start
@@ -86,6 +88,7 @@ public final class StageRunner {
                                        scratch: scratch, key: key, resumeDirectory: resumeDirectory,
                                        shouldStop: bodyShouldStop(stage), progressInterval: progressInterval, clock: clock,
                                        communicator: bodyCommunicator(stage), emit: { [weak self] in self?.emit($0) })
+            decided(false)
             let produced = try stage.body(context)
             guard !produced.isEmpty else { throw PipelineError("stage \(stage.name) produced no outputs") }
             var outputs: [String: ObjectID] = [:]

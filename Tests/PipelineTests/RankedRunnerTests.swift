@@ -93,6 +93,29 @@ import Store
         if case .failure(let e) = failed[1] { #expect("\(e)".contains("failed on rank 0") && "\(e)".contains("disk full")) }
     }
 
+    /// When rank 0 fails before the body (here: its run folder is gone, so run.json cannot be written), the
+    /// other ranks do not start the body either — they would wait in its collectives — and get the error.
+    @Test func failureBeforeTheBodyRunsItOnNoRank() throws {
+        let tmp = try PipelineTempStore()
+        defer { tmp.remove() }
+        let run = try tmp.store.createRun(dataset: "demo")
+        try FileManager.default.removeItem(at: run.directory)
+        let bodies = Box<Int>(count: 2)
+        for r in 0..<2 { bodies.set(r, .success(0)) }
+        var stage = Stage(name: "gather", codeVersion: "1", config: .object([:])) { ctx in
+            bodies.set(ctx.communicator.rank, .success(1))
+            return ["out": .bytes(ctx.communicator.allgather([1]).map { UInt8($0) })]
+        }
+        stage.dataParallel = true
+        let results = Self.onRanks(2) { rank, comm in
+            try StageRunner(store: tmp.store, run: rank == 0 ? run : nil, communicator: comm).run(stage)
+        }
+        for r in results { #expect(throws: (any Error).self) { try r.get() } }
+        if case .failure(let e) = results[1] { #expect("\(e)".contains("failed on rank 0"), "\(e)") }
+        let ran = try bodies.all.map { try $0.get() }
+        #expect(ran == [0, 0])
+    }
+
     /// A stop requested on rank 0 stops every rank at the same step; the rerun resumes on both ranks from
     /// the one resume checkpoint rank 0 wrote and ends with the uninterrupted run's checkpoint.
     @Test func interruptAndResumeAcrossRanks() throws {
