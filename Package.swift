@@ -75,6 +75,7 @@ let package = Package(
 
         .testTarget(name: "TextTests", dependencies: ["Text"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensors", "CKernels"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensors"]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Models", "NN", "Tensors", "Distributed"]),
