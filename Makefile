@@ -2,7 +2,7 @@
 # Both install the Debian packages they need when missing (as root, or through sudo).
 
 SWIFT    ?= swift
-APT_PKGS := libopenblas-dev libarchive-dev libpng-dev
+APT_PKGS := libopenblas-dev libarchive-dev libpng-dev openmpi-bin libopenmpi-dev
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FAIRGEN  := .build/release/fairgen
 # OpenBLAS's idle threads otherwise spin for a long time after each GEMM and steal the cores our own

@@ -27,6 +27,8 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
+        // OpenMPI (Debian), for data-parallel training under mpirun/srun (docs/mpi.md).
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         // CPUID/XGETBV feature bits and a SIGILL guard, for choosing OpenBLAS's kernels (BLASCore.swift).
         .target(name: "CCPUID"),
         // Vectorised element-wise kernels (AVX-512 / AVX2 / portable C, chosen at run time).
@@ -40,7 +42,9 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["CBLAS", "CCPUID"], swiftSettings: fastMath),
         .target(name: "NN", dependencies: ["Tensors", "Text", "CKernels"], swiftSettings: fastMath),
         .target(name: "Models", dependencies: ["NN", "Tensors", "CKernels"], swiftSettings: fastMath),
-        .target(name: "Diffusion", dependencies: ["Models", "NN", "Tensors"], swiftSettings: fastMath),
+        // Rank, size and deterministic collectives (allgather, barrier, broadcast): one process or MPI.
+        .target(name: "Distributed", dependencies: ["CMPI"]),
+        .target(name: "Diffusion", dependencies: ["Models", "NN", "Tensors", "Distributed"], swiftSettings: fastMath),
         .target(name: "Fairness", dependencies: ["Tensors", "Text"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: [
             "CArchive", "CPNG", "Tensors", "Text",
@@ -56,7 +60,7 @@ let package = Package(
         // Benchmark workloads W1–W5 (same networks and JSON keys as shared/bench/torch_reference.py), ddim50, upsampler.
         .target(name: "Bench", dependencies: ["Diffusion", "Models", "NN", "Tensors"], swiftSettings: fastMath),
         .target(name: "Pipeline", dependencies: [
-            "Diffusion", "Fairness", "Datasets", "Store", "Classifier", "Models", "NN", "Tensors", "CArchive", "Text",
+            "Diffusion", "Fairness", "Datasets", "Store", "Classifier", "Models", "NN", "Tensors", "CArchive", "Text", "Distributed",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: fastMath),
         .target(name: "Daemon", dependencies: [
@@ -64,21 +68,22 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "fairgen", dependencies: [
-            "Daemon", "Pipeline", "Store", "Datasets", "Fairness", "Diffusion", "Models", "NN", "Tensors", "Bench", "Text",
+            "Daemon", "Pipeline", "Store", "Datasets", "Fairness", "Diffusion", "Models", "NN", "Tensors", "Bench", "Text", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         .testTarget(name: "TextTests", dependencies: ["Text"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensors", "CKernels"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Tensors"]),
-        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Models", "NN", "Tensors"]),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Models", "NN", "Tensors", "Distributed"]),
         .testTarget(name: "FairnessTests", dependencies: ["Fairness"]),
         .testTarget(name: "ClassifierTests", dependencies: ["Classifier", "Datasets", "Fairness", "Models", "NN", "Tensors"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Tensors"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Daemon", "Store", "Datasets", "Diffusion", "NN", "Tensors", "Text"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Daemon", "Store", "Datasets", "Diffusion", "NN", "Tensors", "Text", "Distributed"]),
         .testTarget(name: "CLITests", dependencies: ["fairgen"]),
     ]
 )

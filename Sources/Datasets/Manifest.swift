@@ -143,10 +143,12 @@ public struct DDPMConfig: Codable, Equatable, Sendable {
     /// Mirror the generators' (DDPM and upsampler) training images left–right at random (default: off for
     /// radiology, where the heart's side is anatomy, on elsewhere).
     public var hflip: Bool?
+    /// Fixed micro-batches each batch is cut into (default 1); with MPI, a multiple of the rank count (docs/mpi.md).
+    public var microBatches: Int?
 
     enum CodingKeys: String, CodingKey {
         case steps, batch, lr, schedule, cond, ema, balance, hflip
-        case condDrop = "cond_drop"
+        case condDrop = "cond_drop", microBatches = "micro_batches"
     }
     public init() {}
 }
@@ -159,6 +161,13 @@ public struct UpsamplerConfig: Codable, Equatable, Sendable {
     public var steps: Int?
     public var batch: Int?
     public var aug: UpsamplerAug?
+    /// Fixed micro-batches each batch is cut into (default 1), as `pipeline.ddpm.micro_batches`.
+    public var microBatches: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case steps, batch, aug
+        case microBatches = "micro_batches"
+    }
     public init() {}
 }
 

@@ -242,7 +242,8 @@ struct ManifestReader {
         if let n = keys["base_resolution"] { p.baseResolution = try int(n, "pipeline.base_resolution", ManifestLimits.resolution) }
         if let n = keys["final_resolution"] { p.finalResolution = try int(n, "pipeline.final_resolution", ManifestLimits.resolution) }
         if let n = keys["ddpm"] {
-            let k = try mapping(n, "pipeline.ddpm", allowed: ["steps", "batch", "lr", "schedule", "cond", "cond_drop", "ema", "balance", "hflip"])
+            let k = try mapping(n, "pipeline.ddpm", allowed: ["steps", "batch", "lr", "schedule", "cond", "cond_drop", "ema", "balance", "hflip",
+                                                                   "micro_batches"])
             var c = DDPMConfig()
             if let v = k["steps"] { c.steps = try int(v, "pipeline.ddpm.steps", ManifestLimits.trainingSteps) }
             if let v = k["batch"] { c.batch = try int(v, "pipeline.ddpm.batch", ManifestLimits.batch) }
@@ -253,14 +254,16 @@ struct ManifestReader {
             if let v = k["cond_drop"] { c.condDrop = try double(v, "pipeline.ddpm.cond_drop", 0...1, maxExclusive: true) }
             if let v = k["ema"] { c.ema = try double(v, "pipeline.ddpm.ema", 0...1, maxExclusive: true) }
             if let v = k["hflip"] { c.hflip = try bool(v, "pipeline.ddpm.hflip") }
+            if let v = k["micro_batches"] { c.microBatches = try int(v, "pipeline.ddpm.micro_batches", ManifestLimits.batch) }
             p.ddpm = c
         }
         if let n = keys["upsampler"] {
-            let k = try mapping(n, "pipeline.upsampler", allowed: ["steps", "batch", "aug"])
+            let k = try mapping(n, "pipeline.upsampler", allowed: ["steps", "batch", "aug", "micro_batches"])
             var c = UpsamplerConfig()
             if let v = k["steps"] { c.steps = try int(v, "pipeline.upsampler.steps", ManifestLimits.trainingSteps) }
             if let v = k["batch"] { c.batch = try int(v, "pipeline.upsampler.batch", ManifestLimits.batch) }
             if let v = k["aug"] { c.aug = try enumValue(v, "pipeline.upsampler.aug", UpsamplerAug.self) }
+            if let v = k["micro_batches"] { c.microBatches = try int(v, "pipeline.upsampler.micro_batches", ManifestLimits.batch) }
             p.upsampler = c
         }
         if let n = keys["sample"] {

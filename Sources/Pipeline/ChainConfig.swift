@@ -38,6 +38,9 @@ public struct ChainConfig: Codable, Sendable, Equatable {
         public var balance: String? = nil
         /// Random left–right mirroring of the DDPM's and the upsampler's training images (`pipeline.ddpm.hflip`).
         public var hflip: Bool = true
+        /// Fixed micro-batches per batch (`pipeline.ddpm.micro_batches`, docs/mpi.md); nil = 1, left out of
+        /// the stage key so that keys from before the setting existed are unchanged.
+        public var microBatches: Int? = nil
     }
 
     /// Cascaded upsampler settings (base → final resolution).
@@ -54,6 +57,8 @@ public struct ChainConfig: Codable, Sendable, Equatable {
         public var aug: String
         public var checkpointEvery: Int
         public var seed: UInt64
+        /// Fixed micro-batches per batch (`pipeline.upsampler.micro_batches`); nil = 1 (not in the key).
+        public var microBatches: Int? = nil
     }
 
     /// Fair sampling.
@@ -226,11 +231,13 @@ public struct ChainConfig: Codable, Sendable, Equatable {
             if let v = d.ema { ddpm.ema = v }
             if let v = d.balance { ddpm.balance = v == "none" ? nil : v }
             if let v = d.hflip { ddpm.hflip = v }
+            if let v = d.microBatches { ddpm.microBatches = v == 1 ? nil : v }
         }
         if let u = p.upsampler {
             if let v = u.steps { up.steps = v }
             if let v = u.batch { up.batch = v }
             if let v = u.aug { up.aug = v.rawValue }
+            if let v = u.microBatches { up.microBatches = v == 1 ? nil : v }
         }
         if let s = p.sample {
             if let v = s.strategy { sample.strategy = v.rawValue }

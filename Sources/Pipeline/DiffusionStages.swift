@@ -1,4 +1,5 @@
 import Datasets
+import Distributed
 import Diffusion
 import Foundation
 import Models
@@ -104,7 +105,7 @@ public enum DiffusionStages {
 
     /// The `train-ddpm` stage: input `dataset`, output `checkpoint`.
     public static func trainDDPM(config: ChainConfig, dataset: ObjectID) throws -> Stage {
-        try Stage(name: "train-ddpm", codeVersion: ddpmCodeVersion, config: TrainSlice(ddpm: config.ddpm, threads: config.threads),
+        var stage = try Stage(name: "train-ddpm", codeVersion: ddpmCodeVersion, config: TrainSlice(ddpm: config.ddpm, threads: config.threads),
                   inputs: ["dataset": dataset]) { ctx in
             let d = try DatasetObject.decode(ctx.readInput("dataset"))
             let c = config.ddpm
@@ -114,9 +115,10 @@ public enum DiffusionStages {
             let unet = UNetConfig(inChannels: channels, baseChannels: c.channels, mults: c.mults, resBlocks: c.resBlocks,
                                   attnResolutions: c.attention, heads: 1, condDim: layout.width, outChannels: channels,
                                   resolution: c.resolution, groups: groups(c.channels))
-            let s = settings(steps: c.steps, batch: c.batch, lr: c.lr, ema: c.ema, condDrop: c.condDrop,
+            var s = settings(steps: c.steps, batch: c.batch, lr: c.lr, ema: c.ema, condDrop: c.condDrop,
                              every: c.checkpointEvery, seed: c.seed, prediction: c.prediction, schedule: c.schedule,
                              timesteps: c.timesteps)
+            s.microBatches = try microBatches(c.microBatches, batch: c.batch, ctx: ctx, key: "pipeline.ddpm.micro_batches")
             var data: any DiffusionTrainingData = set
             if let name = c.balance {
                 guard let a = d.table.attributes.firstIndex(of: name) else {
@@ -129,12 +131,24 @@ public enum DiffusionStages {
                                  timesteps: c.timesteps, steps: c.steps)
             return ["checkpoint": .bytes(try train(ctx, unet: unet, settings: s, data: data, card: card))]
         }
+        stage.dataParallel = true
+        return stage
+    }
+
+    /// `micro_batches` checked against the batch and the ranks (named by its manifest `key` when refused).
+    static func microBatches(_ m: Int?, batch: Int, ctx: StageContext, key: String) throws -> Int? {
+        do {
+            try MicroBatchError.check(microBatches: m ?? 1, batch: batch, ranks: ctx.communicator.size, key: key)
+        } catch let e as MicroBatchError {
+            throw PipelineError("\(ctx.stage): \(e.description)")
+        }
+        return m == 1 ? nil : m
     }
 
     /// The `train-upsampler` stage: input `dataset`, output `checkpoint`.
     public static func trainUpsampler(config: ChainConfig, dataset: ObjectID) throws -> Stage {
         guard let u = config.upsampler else { throw PipelineError("train-upsampler: no upsampler in this configuration") }
-        return try Stage(name: "train-upsampler", codeVersion: upsamplerCodeVersion,
+        var stage = try Stage(name: "train-upsampler", codeVersion: upsamplerCodeVersion,
                          config: UpsamplerSlice(upsampler: u, cond: config.ddpm.cond, prediction: config.ddpm.prediction,
                                                 schedule: config.ddpm.schedule, timesteps: config.ddpm.timesteps,
                                                 hflip: config.ddpm.hflip, threads: config.threads),
@@ -147,13 +161,16 @@ public enum DiffusionStages {
             let unet = UNetConfig(inChannels: 2 * channels, baseChannels: u.channels, mults: u.mults, resBlocks: u.resBlocks,
                                   attnResolutions: [], heads: 1, condDim: layout.width + aug.levelFeatures,
                                   outChannels: channels, resolution: u.to, groups: groups(u.channels))
-            let s = settings(steps: u.steps, batch: u.batch, lr: u.lr, ema: config.ddpm.ema, condDrop: config.ddpm.condDrop,
+            var s = settings(steps: u.steps, batch: u.batch, lr: u.lr, ema: config.ddpm.ema, condDrop: config.ddpm.condDrop,
                              every: u.checkpointEvery, seed: u.seed, prediction: config.ddpm.prediction,
                              schedule: config.ddpm.schedule, timesteps: config.ddpm.timesteps)
+            s.microBatches = try microBatches(u.microBatches, batch: u.batch, ctx: ctx, key: "pipeline.upsampler.micro_batches")
             let card = ModelCard(unet: unet, layout: layout, prediction: config.ddpm.prediction, schedule: config.ddpm.schedule,
                                  timesteps: config.ddpm.timesteps, steps: u.steps, baseResolution: u.from, augment: aug)
             return ["checkpoint": .bytes(try train(ctx, unet: unet, settings: s, data: data, card: card))]
         }
+        stage.dataParallel = true
+        return stage
     }
 
     /// The base DDPM's training set: the `train` and `unlabeled` rows at the base resolution with their
@@ -185,12 +202,13 @@ public enum DiffusionStages {
     }
 
     /// Trains (resuming from the resume folder's checkpoint when there is one) and returns the EMA
-    /// sampling checkpoint's bytes.
+    /// sampling checkpoint's bytes. Under MPI every rank trains (sharing micro-batch gradients through
+    /// `ctx.communicator`) and reads the same resume checkpoint; only rank 0 writes checkpoints.
     static func train(_ ctx: StageContext, unet: UNetConfig, settings s: DDPMTrainingSettings,
                       data: DiffusionTrainingData, card: ModelCard) throws -> [UInt8] {
         let model = UNetDenoiser(config: unet, seed: s.seed)
-        let trainer = DDPMTrainer(model: model, settings: s)
-        try FileManager.default.createDirectory(at: ctx.resumeDirectory, withIntermediateDirectories: true)
+        let trainer = DDPMTrainer(model: model, settings: s, communicator: ctx.communicator)
+        if ctx.isWriter { try FileManager.default.createDirectory(at: ctx.resumeDirectory, withIntermediateDirectories: true) }
         let resume = ctx.resumeDirectory.appendingPathComponent("training.safetensors").path
         if FileManager.default.fileExists(atPath: resume) {
             try trainer.resume(from: resume)

@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import Logging
 import Store
@@ -26,12 +27,17 @@ public final class StageRunner {
     public var progressInterval: Double
     /// Polled by long stages (see `StageContext.shouldStop`); the daemon sets it on SIGTERM.
     public var shouldStop: () -> Bool = { false }
+    /// The MPI ranks this process belongs to (`World.shared`: one process unless started by mpirun/srun).
+    /// With more than one, only rank 0 writes anything (Runner+Ranks.swift, docs/mpi.md).
+    public let communicator: any Communicator
     private let onEvent: (ProgressEvent) -> Void
-    private let clock: () -> Double
+    let clock: () -> Double
 
     /// A runner. `onEvent` receives every progress event (synchronously, on the stage's thread).
     public init(store: Store, run: RunHandle?, logger: Logger = Logger(label: "fairgen.pipeline"),
-                progressInterval: Double = 10, onEvent: @escaping (ProgressEvent) -> Void = { _ in }) {
+                progressInterval: Double = 10, communicator: any Communicator = World.shared,
+                onEvent: @escaping (ProgressEvent) -> Void = { _ in }) {
+        self.communicator = communicator
         self.store = store
         self.run = run
         self.logger = logger
@@ -40,9 +46,17 @@ public final class StageRunner {
         self.clock = { Date().timeIntervalSinceReferenceDate }
     }
 
-    /// Runs (or reuses) `stage` and returns its outputs by name.
+    /// Runs (or reuses) `stage` and returns its outputs by name. Under MPI every rank calls this for
+    /// every stage; rank 0 does the work below and the others follow (`runRanked`).
     @discardableResult
     public func run(_ stage: Stage) throws -> [String: ObjectID] {
+        communicator.size > 1 ? try runRanked(stage) : try runLocal(stage, decided: { _ in })
+    }
+
+    /// The single-writer path. `decided(cached)` is called on a cache hit, or right before the body runs —
+    /// after every write that could fail first (run.json, scratch folder), so that under MPI the other ranks
+    /// start the body only when rank 0 does too.
+    func runLocal(_ stage: Stage, decided: (_ cached: Bool) -> Void) throws -> [String: ObjectID] {
         let key = try stage.key()
         let inputs = stage.keyInputs
         let start = clock()
@@ -50,6 +64,7 @@ public final class StageRunner {
             logger.warning("\(stage.name): cached output object \(id.hex) is corrupt (its bytes no longer hash to its id); running the stage again to replace it")
         }
         if let outputs = hit {
+            decided(true)
             emit(.stageStarted(stage: stage.name, key: key.hex, cached: true))
             try run?.stageStarted(stage.name, key: key, inputs: inputs)
             let wall = clock() - start
@@ -71,8 +86,9 @@ public final class StageRunner {
             try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
             let context = StageContext(stage: stage.name, config: stage.config, inputs: stage.inputs, store: store,
                                        scratch: scratch, key: key, resumeDirectory: resumeDirectory,
-                                       shouldStop: shouldStop, progressInterval: progressInterval, clock: clock,
-                                       emit: { [weak self] in self?.emit($0) })
+                                       shouldStop: bodyShouldStop(stage), progressInterval: progressInterval, clock: clock,
+                                       communicator: bodyCommunicator(stage), emit: { [weak self] in self?.emit($0) })
+            decided(false)
             let produced = try stage.body(context)
             guard !produced.isEmpty else { throw PipelineError("stage \(stage.name) produced no outputs") }
             var outputs: [String: ObjectID] = [:]
@@ -117,7 +133,7 @@ public final class StageRunner {
             .appendingPathComponent("\(stage)-\(key.hex.prefix(16))")
     }
 
-    private func emit(_ event: ProgressEvent) {
+    func emit(_ event: ProgressEvent) {
         logger.info("\(StageRunner.describe(event))")
         onEvent(event)
     }

@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import Text
 import Store
@@ -25,6 +26,10 @@ public struct Stage {
     /// Explicit key inputs for a stage whose inputs are not store objects (ingest hashes the digests
     /// of the manifest and archive files, in that order, like `fairgen ingest`); nil for the default.
     public var explicitKeyInputs: [String]?
+    /// True for a stage whose body runs on every MPI rank and shares its work through the context's
+    /// communicator (the diffusion training stages); other stages run on rank 0 alone (docs/mpi.md).
+    /// Not part of the key: the outputs' bytes do not depend on the number of ranks.
+    public var dataParallel = false
 
     /// A stage whose config slice is given as a JSON value.
     public init(name: String, codeVersion: String, config: JSONValue, inputs: [String: ObjectID] = [:],
@@ -102,6 +107,11 @@ public final class StageContext {
     /// Polled by long stages between steps; when it returns true they checkpoint into
     /// `resumeDirectory` and throw `StageInterrupted`.
     public let shouldStop: () -> Bool
+    /// The ranks running this body (one process unless the stage is `dataParallel` under MPI). Only the
+    /// writer (rank 0) may write: checkpoints, resume files and store objects.
+    public let communicator: any Communicator
+    /// True on the rank that writes (always, outside MPI).
+    public var isWriter: Bool { communicator.isWriter }
 
     private let emit: (ProgressEvent) -> Void
     private let minInterval: Double
@@ -111,8 +121,10 @@ public final class StageContext {
 
     init(stage: String, config: JSONValue, inputs: [String: ObjectID], store: Store, scratch: URL,
          key: StageKey, resumeDirectory: URL, shouldStop: @escaping () -> Bool,
-         progressInterval: Double, clock: @escaping () -> Double, emit: @escaping (ProgressEvent) -> Void) {
+         progressInterval: Double, clock: @escaping () -> Double, communicator: any Communicator = SingleProcess(),
+         emit: @escaping (ProgressEvent) -> Void) {
         self.stage = stage
+        self.communicator = communicator
         self.key = key
         self.resumeDirectory = resumeDirectory
         self.shouldStop = shouldStop

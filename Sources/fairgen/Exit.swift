@@ -40,6 +40,10 @@ extension Fairgen {
             Console.errorBlock(fullMessage(for: error))
             Foundation.exit(ExitStatus.usage.rawValue)
         }
+        if let refusal = TrainCheckCommand.refusalUnderMPI(type(of: command)) {
+            Console.error(refusal)
+            Foundation.exit(ExitStatus.usage.rawValue)
+        }
         do {
             var runnable = command
             try runnable.run()

@@ -8,7 +8,7 @@ struct Fairgen: ParsableCommand {
         abstract: "Generative data augmentation for fairer medical-image classifiers.",
         subcommands: [
             DemoCommand.self, WatchCommand.self, RunCommand.self, IngestCommand.self,
-            ReprocessCommand.self, StoreCommand.self, MetricsCommand.self, BenchCommand.self,
+            ReprocessCommand.self, StoreCommand.self, MetricsCommand.self, BenchCommand.self, TrainCheckCommand.self,
         ]
     )
 }
