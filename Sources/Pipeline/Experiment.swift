@@ -172,7 +172,8 @@ public enum Experiment {
             let lock = try store.lockStore(.shared, wait: nil)
             defer { lock.unlock() }
             let ingest = try IngestStage.stage(manifestPath: manifestPath, manifest: manifest, archivePath: archive)
-            let id = try StageRunner(store: store, run: nil, logger: options.logger).run(ingest)[Store.singleOutputName]!
+            let runner = StageRunner(store: store, run: nil, logger: options.logger)
+            let id = try runner.run(ingest)[Store.singleOutputName]!
             projection = try project(levels, base: base, dataset: DatasetObject.decode(store.objects.read(id)))
         }
         onProgress("experiment \(spec.id) (\(spec.kind.rawValue), \(levels.count) levels: \(levels.map(\.label).joined(separator: ", "))): "
@@ -187,11 +188,14 @@ public enum Experiment {
                        + " (projected left \(RunEstimate.format(projectedLeft)))")
             var levelOptions = options
             let outer = options.onEvent
+            let levelStart = Date()
+            let levelsLeft = eta(projection, from: i, start: start, seconds: true)
             levelOptions.onEvent = { event in
                 outer(event)
                 if case .stageFinished(let stage, let status, _) = event {
+                    let left = max(0, levelsLeft - Date().timeIntervalSince(levelStart))
                     onProgress("experiment \(spec.id): level \(i + 1)/\(levels.count) \(stage) \(status.rawValue); sweep elapsed "
-                               + StageRunner.formatDuration(Date().timeIntervalSince(start)))
+                               + StageRunner.formatDuration(Date().timeIntervalSince(start)) + ", ETA " + StageRunner.formatDuration(left))
                 }
             }
             let result = try Chain.run(manifestPath: manifestPath, archivePath: archive, store: store, options: levelOptions, level: level)
@@ -218,11 +222,16 @@ public enum Experiment {
     /// Time left: the projection of the levels not yet run, scaled by how the finished levels compared with
     /// their projection (the estimate is an order of magnitude; the finished levels calibrate it).
     static func eta(_ p: Projection, from level: Int, start: Date) -> String {
+        StageRunner.formatDuration(eta(p, from: level, start: start, seconds: true))
+    }
+
+    /// `eta` in seconds.
+    static func eta(_ p: Projection, from level: Int, start: Date, seconds: Bool) -> Double {
         let left = p.perLevel[level...].reduce(0, +)
         let projectedDone = p.perLevel[..<level].reduce(0, +)
         let elapsed = Date().timeIntervalSince(start)
         let scale = projectedDone > 0 && elapsed > 0 ? elapsed / projectedDone : 1
-        return StageRunner.formatDuration(left * scale)
+        return left * scale
     }
 }
 

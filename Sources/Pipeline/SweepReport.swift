@@ -28,7 +28,7 @@ public struct SweepReport: Sendable {
     /// The plotted metrics, in chart order: (json key, title).
     public static let metrics: [(key: String, title: String)] = [
         ("accuracy", "accuracy"), ("worst_group_accuracy", "worst-group accuracy"),
-        ("gap", "accuracy gap (max − min)"), ("auc_macro", "macro AUC"),
+        ("gap", "accuracy gap (max − min)"), ("auc_macro", "macro AUC"), ("worst_group_auc", "worst-group macro AUC"),
     ]
     /// Splits plotted (val chooses α; it is not a result).
     public static let splits = ["test_id", "test_ood"]
@@ -70,11 +70,43 @@ public struct SweepReport: Sendable {
                         "worst_group_accuracy": Point(mean: focus.worstGroupAccuracy?.mean, std: focus.worstGroupAccuracy?.std),
                         "gap": Point(mean: focus.accuracyGap?.mean, std: focus.accuracyGap?.std),
                         "auc_macro": Self.point(raw?["auc"]?["macro"]),
+                        "worst_group_auc": Self.worstGroup(raw?["by_group"], attribute: attribute, metric: "auc_macro"),
                     ]
                 }
             }
             return perSplit
         }
+    }
+
+    /// Per seed, the lowest `metric` over the values of `attribute` (every attribute when nil or absent),
+    /// then mean and sample std over the seeds where every value is defined (MetricStat.combine's rule).
+    static func worstGroup(_ byGroup: Fairness.JSONValue?, attribute: String?, metric: String) -> Point {
+        guard case .object(let attributes)? = byGroup else { return Point(mean: nil, std: nil) }
+        let chosen = attributes.filter { $0.key == attribute }
+        var series: [[Double?]] = []
+        for a in (chosen.isEmpty ? attributes : chosen) {
+            guard case .object(let values)? = a.value["values"] else { continue }
+            for v in values {
+                let m = v.value[metric]
+                if case .array(let perSeed)? = m?["per_seed"] {
+                    series.append(perSeed.map(\.doubleValue))
+                } else if let d = m?.doubleValue {
+                    series.append([d])
+                } else {
+                    series.append([nil])
+                }
+            }
+        }
+        guard let seeds = series.map(\.count).min(), seeds > 0 else { return Point(mean: nil, std: nil) }
+        let minima = (0..<seeds).compactMap { s -> Double? in
+            let values = series.compactMap { $0[s] }
+            return values.count == series.count ? values.min() : nil
+        }
+        guard !minima.isEmpty else { return Point(mean: nil, std: nil) }
+        let mean = minima.reduce(0, +) / Double(minima.count)
+        let std = minima.count > 1
+            ? (minima.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(minima.count - 1)).squareRoot() : nil
+        return Point(mean: mean, std: std)
     }
 
     static func point(_ v: Fairness.JSONValue?) -> Point {
