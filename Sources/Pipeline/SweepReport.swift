@@ -239,7 +239,9 @@ public struct SweepReport: Sendable {
         if !lo.isFinite { lo = 0; hi = 1 }
         if hi - lo < 0.02 { lo -= 0.01; hi += 0.01 }
         let pad = (hi - lo) * 0.08
-        lo -= pad; hi += pad
+        // Every plotted metric lies in [0, 1]: the axis stays there and error bars are cut at its ends.
+        lo = max(0, lo - pad); hi = min(1, hi + pad)
+        if hi <= lo { lo = max(0, hi - 0.02); hi = lo + 0.02 }
         let xMin = xs.min() ?? 0, xMax = xs.max() ?? 1
         func x(_ i: Int) -> Double {
             if categorical || xMax == xMin { return left + (w - left - right) * (Double(i) + 0.5) / Double(max(1, levels.count)) }
@@ -271,9 +273,10 @@ public struct SweepReport: Sendable {
                 let px = x(i) + dx
                 path.append("\(f(px)),\(f(y(m)))")
                 if let s = p.std, s > 0 {
-                    svg += "<line x1=\"\(f(px))\" y1=\"\(f(y(m - s)))\" x2=\"\(f(px))\" y2=\"\(f(y(m + s)))\" stroke=\"\(color)\"/>"
-                    svg += "<line x1=\"\(f(px - 3))\" y1=\"\(f(y(m - s)))\" x2=\"\(f(px + 3))\" y2=\"\(f(y(m - s)))\" stroke=\"\(color)\"/>"
-                    svg += "<line x1=\"\(f(px - 3))\" y1=\"\(f(y(m + s)))\" x2=\"\(f(px + 3))\" y2=\"\(f(y(m + s)))\" stroke=\"\(color)\"/>"
+                    let low = max(lo, m - s), high = min(hi, m + s)
+                    svg += "<line x1=\"\(f(px))\" y1=\"\(f(y(low)))\" x2=\"\(f(px))\" y2=\"\(f(y(high)))\" stroke=\"\(color)\"/>"
+                    svg += "<line x1=\"\(f(px - 3))\" y1=\"\(f(y(low)))\" x2=\"\(f(px + 3))\" y2=\"\(f(y(low)))\" stroke=\"\(color)\"/>"
+                    svg += "<line x1=\"\(f(px - 3))\" y1=\"\(f(y(high)))\" x2=\"\(f(px + 3))\" y2=\"\(f(y(high)))\" stroke=\"\(color)\"/>"
                 }
                 svg += "<circle cx=\"\(f(px))\" cy=\"\(f(y(m)))\" r=\"2.5\" fill=\"\(color)\"/>"
             }

@@ -65,6 +65,19 @@ import Testing
         #expect(r.markdown.contains("| 0.50 | test_id | baseline | 0.600 ± 0.141 | 0.300 ± 0.141 |"))
     }
 
+    @Test func axesStayInsideZeroToOneWhateverTheErrorBars() throws {
+        let spec = ExperimentSpec(id: "tone-skew", kind: .skew, levels: [0])
+        let m = try Manifest.parse(text: ExperimentFixture.manifest + "experiment: {kind: skew, levels: [0]}\n", file: "x.yaml")
+        // Accuracy 0 and 1 over two seeds: mean 0.5 ± 0.71, bars past both ends.
+        let r = try SweepReport(dataset: "derm-demo", spec: spec, attribute: "skin_tone", profile: .quick, levels: [
+            .init(level: Experiment.levels(spec, manifest: m)[0], version: 1,
+                  metricsJSON: Self.metrics(baselineAccuracy: [0, 1], dark: [0, 1], light: [1, 0], darkAUC: [0.5, 0.5])),
+        ])
+        let chart = r.chart(split: "test_id", metric: "accuracy", title: "accuracy")
+        let ticks = chart.components(separatedBy: "text-anchor=\"end\">").dropFirst().compactMap { Double($0.prefix { $0 != "<" }) }
+        #expect(ticks.count == 5 && ticks.min() == 0 && ticks.max() == 1, "\(ticks)")
+    }
+
     @Test func htmlDrawsOneLinePerVariantPerChartAndEscapesUserText() throws {
         let html = try report().html
         // 2 splits × 5 metrics charts, each with one polyline per variant.
