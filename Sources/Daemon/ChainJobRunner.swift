@@ -4,7 +4,8 @@ import Logging
 import Pipeline
 import Store
 
-/// The daemon's real runner: one job = the whole chain (`Pipeline.Chain`) for its drop.
+/// The daemon's real runner: one job = the whole chain (`Pipeline.Chain`) for its drop, or every level of
+/// its experiment (`Pipeline.Experiment`) when the manifest has an `experiment:` block.
 ///
 /// - ingest job: the manifest and archive copies in the job's work folder;
 /// - reprocess job: the manifest copy, and the archive the dataset's newest version kept under `input/`.
@@ -34,6 +35,14 @@ public struct ChainJobRunner: JobRunner {
             var options = Chain.Options(profile: profile, threads: threads, logger: context.logger)
             options.shouldStop = { context.cancellation.isCancelled }
             options.codeVersion = FairgenVersion.code
+            // A manifest with an `experiment:` block is a sweep: one version per level plus sweep.json/html.
+            if try Manifest.load(path: manifestPath, requireArchive: false).experiment != nil {
+                let sweep = try Experiment.run(manifestPath: manifestPath, archivePath: archive, store: store, options: options) {
+                    context.logger.notice("\($0)")
+                }
+                return .succeeded(summary: "experiment \(sweep.experiment): \(sweep.levels.count) levels, "
+                                  + sweep.levels.map { Store.versionName($0.chain.version) }.joined(separator: ", "))
+            }
             let result = try Chain.run(manifestPath: manifestPath, archivePath: archive, store: store, options: options)
             let alpha = result.metrics.selectedAlpha.map { String(format: "α=%.2f", $0) } ?? "no α"
             return .succeeded(summary: "\(Store.versionName(result.version)), \(alpha), \(result.ranStages.count) stages ran, \(result.cachedStages.count) reused")

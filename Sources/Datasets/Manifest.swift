@@ -24,9 +24,11 @@ public struct Manifest: Codable, Equatable, Sendable {
     public var highRisk: [String]
     /// Pipeline knobs; every key optional (defaults from modality and DESIGN §7).
     public var pipeline: PipelineConfig
+    /// The optional `experiment:` block: a sweep of runs over this drop (docs/experiments.md); nil for one run.
+    public var experiment: ExperimentSpec? = nil
 
     enum CodingKeys: String, CodingKey {
-        case name, archive, modality, table, label, attributes, pipeline
+        case name, archive, modality, table, label, attributes, pipeline, experiment
         case imageColumn = "image_column", domainColumn = "domain_column"
         case splitColumn = "split_column", highRisk = "high_risk"
     }

@@ -153,7 +153,8 @@ struct ManifestReader {
 
     func manifest(_ root: Node) throws -> Manifest {
         let keys = try mapping(root, "", allowed: ["name", "archive", "modality", "table", "image_column", "label",
-                                                   "attributes", "domain_column", "split_column", "high_risk", "pipeline"],
+                                                   "attributes", "domain_column", "split_column", "high_risk", "pipeline",
+                                                   "experiment"],
                                required: ["name", "archive", "modality", "table", "image_column", "label"])
         let name = try string(keys["name"]!, "name")
         guard isValidDatasetName(name) else {
@@ -178,6 +179,7 @@ struct ManifestReader {
         if let n = keys["split_column"] { m.splitColumn = try string(n, "split_column") }
         if let n = keys["high_risk"] { m.highRisk = try stringList(n, "high_risk", nonEmpty: false, max: ManifestLimits.maxClasses) }
         if let n = keys["pipeline"] { m.pipeline = try pipeline(n) }
+        if let n = keys["experiment"] { m.experiment = try experiment(n) }
         return m
     }
 
@@ -388,5 +390,6 @@ struct ManifestReader {
         if let s = m.pipeline.sample, s.sampler == .ddim, let steps = s.samplingSteps, steps < 5 {
             throw fail("pipeline.sample.sampling_steps", found: "\(steps)", expected: "at least 5 steps for the ddim sampler")
         }
+        try validateExperiment(m)
     }
 }

@@ -90,17 +90,22 @@ public enum Sampling {
     /// Progressive skew along an attribute: keeps every row except that, for the least represented value
     /// among `candidates` (rows with value ≥ 0), only a fraction `keep` of its rows survives (seeded, nested:
     /// the rows kept at a smaller fraction are a subset of those kept at a larger one). Returns kept indices.
-    public static func skew(values: [Int], keep: Double, seed: UInt64) -> [Int] {
+    /// `minority` names the value to thin out instead (e.g. the one found on another split).
+    public static func skew(values: [Int], keep: Double, seed: UInt64, minority given: Int? = nil) -> [Int] {
         precondition(keep >= 0 && keep <= 1)
-        var counts: [Int: Int] = [:]
-        for v in values where v >= 0 { counts[v, default: 0] += 1 }
-        guard let minority = counts.min(by: { $0.value != $1.value ? $0.value < $1.value : $0.key < $1.key })?.key
-        else { return Array(values.indices) }
+        guard let minority = given ?? minorityValue(values) else { return Array(values.indices) }
         var rows = values.indices.filter { values[$0] == minority }
         var rng = RNG(seed: seed)
         shuffle(&rows, &rng)
         let kept = Set(rows.prefix(Int((Double(rows.count) * keep).rounded(.down))))
         return values.indices.filter { values[$0] != minority || kept.contains($0) }
+    }
+
+    /// The least represented value among `values` (those ≥ 0; ties → the smaller value), nil when there is none.
+    public static func minorityValue(_ values: [Int]) -> Int? {
+        var counts: [Int: Int] = [:]
+        for v in values where v >= 0 { counts[v, default: 0] += 1 }
+        return counts.min(by: { $0.value != $1.value ? $0.value < $1.value : $0.key < $1.key })?.key
     }
 
     /// Label-efficiency subset: at most `perDomain` labeled rows per domain value (seeded, nested in
@@ -117,6 +122,24 @@ public enum Sampling {
             keep.formUnion(rows.prefix(perDomain))
         }
         return domains.indices.filter { !labeled[$0] || keep.contains($0) }
+    }
+
+    /// Label-efficiency subset by fraction (Ktena et al. Ext. Fig. 1a): within each group value (domain or
+    /// attribute value; −1 is a group of its own), `fraction` of the labeled rows (rounded, at least one)
+    /// stay labeled. Uses the per-group draws of `labelBudget`, so for one seed the rows kept at a smaller
+    /// fraction are a subset of those kept at a larger one. Returns the indices that stay labeled, ascending.
+    public static func labelFraction(groups: [Int], labeled: [Bool], fraction: Double, seed: UInt64) -> [Int] {
+        precondition(groups.count == labeled.count && fraction > 0 && fraction <= 1)
+        var counts: [Int: Int] = [:]
+        for i in groups.indices where labeled[i] { counts[groups[i], default: 0] += 1 }
+        var kept = Set<Int>()
+        for (g, n) in counts {
+            let budget = max(1, Int((Double(n) * fraction).rounded()))
+            // labelBudget over this group alone: the same shuffle (seeded per group value) for every fraction.
+            let mask = groups.indices.map { labeled[$0] && groups[$0] == g }
+            kept.formUnion(labelBudget(domains: groups, labeled: mask, perDomain: budget, seed: seed).filter { mask[$0] })
+        }
+        return kept.sorted()
     }
 
     /// Splits `total` into integer parts proportional to `weights` (largest-remainder method; ties → lower index).

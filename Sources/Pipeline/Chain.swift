@@ -51,7 +51,11 @@ public enum Chain {
 
     /// Runs the chain for the drop whose manifest is at `manifestPath` into `store`. The archive is the
     /// manifest's `archive:` beside it, or `archivePath` (a reprocess uses the copy kept in the store).
-    public static func run(manifestPath: String, archivePath: String? = nil, store: Store, options: Options) throws -> Result {
+    /// `level`: one level of an experiment (`Experiment.run`): its training subset runs as a stage after
+    /// ingest and its settings override the resolved configuration; it is part of the request, so each
+    /// level is its own version (and its own resume).
+    public static func run(manifestPath: String, archivePath: String? = nil, store: Store, options: Options,
+                           level: ExperimentLevel? = nil) throws -> Result {
         // `--threads` sets the math's threads for the whole process (results do not depend on it:
         // the GEMM layers split batches into a fixed number of shards, docs/performance.md).
         let threads = max(1, options.threads)
@@ -62,7 +66,9 @@ public enum Chain {
         // already works at them) where the manifest is silent; run.json keeps the manifest as dropped.
         let manifest = options.profile == .paper ? try PaperPreset.apply(to: dropped, file: manifestPath) : dropped
         let archive = archivePath ?? Manifest.archivePath(manifestPath: manifestPath, archive: manifest.archive)
-        let config = ChainConfig.resolve(manifest: manifest, profile: options.profile, threads: options.threads)
+        var config = ChainConfig.resolve(manifest: manifest, profile: options.profile, threads: options.threads)
+        if let level { config = level.apply(to: config) }
+        let levelJSON = try level.map { try JSONValue.from($0) }
         let ingest = try IngestStage.stage(manifestPath: manifestPath, manifest: manifest, archivePath: archive)
 
         let datasetLock: StoreLock
@@ -79,9 +85,10 @@ public enum Chain {
 
         // The request identifies "the same job": same drop bytes, same resolved configuration.
         let request = try ingest.key().hex + "/" + StageKey.compute(stage: "chain", codeVersion: codeVersion,
-                                                                     config: JSONValue.from(config), inputs: []).hex
+                                                                     config: JSONValue.from(config),
+                                                                     inputs: try levelJSON.map { [try CanonicalJSON.encode($0)] } ?? []).hex
         let run = try openOrCreateRun(store: store, manifest: dropped, config: config, request: request,
-                                      codeVersion: options.codeVersion, logger: options.logger)
+                                      codeVersion: options.codeVersion, logger: options.logger, experiment: levelJSON)
         // Keep the drop itself (content-addressed, so stored once): a later reprocess re-reads it from here.
         try run.link(store.objects.put(contentsOf: URL(fileURLWithPath: archive)), as: "input/" + inputName(manifest.archive))
         var cached: [String] = [], ran: [String] = []
@@ -100,7 +107,8 @@ public enum Chain {
             return try runner.run(stage)
         }
 
-        let dataset = try step(ingest)[Store.singleOutputName]!
+        var dataset = try step(ingest)[Store.singleOutputName]!
+        if let subset = level?.subset { dataset = try step(subset.stage(dataset: dataset))[Store.singleOutputName]! }
         // Before the long stages start: how long they may take, so a mistaken setting is seen in seconds,
         // and whether fair sampling will have anything to do (it would fail only after the generator trained).
         // A failure here fails the run (run.json), like a stage failure.
@@ -184,7 +192,7 @@ public enum Chain {
     /// Reopens the newest version when it is an unfinished run of the same request (interrupted, or
     /// `running` although we hold the dataset lock, i.e. its process died); otherwise starts a new version.
     static func openOrCreateRun(store: Store, manifest: Manifest, config: ChainConfig, request: String,
-                                codeVersion: String, logger: Logger) throws -> RunHandle {
+                                codeVersion: String, logger: Logger, experiment: JSONValue? = nil) throws -> RunHandle {
         if let latest = try store.latestVersion(of: manifest.name),
            let record = try? store.runRecord(dataset: manifest.name, version: latest),
            record.status == .running || record.status == .interrupted,
@@ -201,7 +209,11 @@ public enum Chain {
             try? store.openRun(dataset: manifest.name, version: latest).markInterrupted()
         }
         var configJSON = try JSONValue.from(config)
-        if case .object(var c) = configJSON { c["request"] = .string(request); configJSON = .object(c) }
+        if case .object(var c) = configJSON {
+            c["request"] = .string(request)
+            if let experiment { c["experiment"] = experiment }
+            configJSON = .object(c)
+        }
         let run = try store.createRun(dataset: manifest.name, codeVersion: codeVersion,
                                       manifest: try JSONValue.from(manifest), config: configJSON, blas: BLASInfo.current())
         logger.info("\(manifest.name): new version \(Store.versionName(run.version))")

@@ -50,6 +50,8 @@ public enum IngestStage {
                                         resolutions: manifest.resolutions)
         dataset.manifest.pipeline = PipelineConfig(baseResolution: manifest.pipeline.baseResolution,
                                                    finalResolution: manifest.pipeline.finalResolution)
+        // An experiment describes runs, not data: a sweep's drop gives the same object as the plain drop.
+        dataset.manifest.experiment = nil
         return dataset
     }
 }

@@ -135,6 +135,7 @@ extension Store {
             }
             for entry in try FileIO.list(dir) {
                 let path = dir + "/" + entry
+                if entry == "experiments", FileIO.isDirectory(path) { continue }   // sweep results, not objects
                 if entry == "latest" {
                     let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? ""
                     if Store.parseVersion(target) == nil || !FileIO.isDirectory(dir + "/" + target) {

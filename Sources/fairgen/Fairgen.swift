@@ -7,7 +7,7 @@ struct Fairgen: ParsableCommand {
         commandName: "fairgen",
         abstract: "Generative data augmentation for fairer medical-image classifiers.",
         subcommands: [
-            DemoCommand.self, WatchCommand.self, RunCommand.self, IngestCommand.self,
+            DemoCommand.self, WatchCommand.self, RunCommand.self, ExperimentCommand.self, IngestCommand.self,
             ReprocessCommand.self, StoreCommand.self, MetricsCommand.self, BenchCommand.self, TrainCheckCommand.self,
         ]
     )

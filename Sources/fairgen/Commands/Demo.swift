@@ -18,6 +18,9 @@ struct DemoCommand: ParsableCommand {
     /// quick: CI-sized (minutes); default: CPU-sized; paper: the paper's hyperparameters (big machines).
     @Option(help: "quick | default | paper") var profile: Profile = .default
     @Option(help: "Threads for the math, 1…64 (checkpoints are the same bytes for any count).") var threads = 2
+    /// Only write the demo drop (derm-demo.yaml + derm-demo.tar.gz) into this folder and exit: a starting
+    /// point for `fairgen run` or, with an `experiment:` block added, `fairgen experiment`.
+    @Option(help: ArgumentHelp("Only write the demo drop into this folder and exit.", valueName: "dir")) var writeDrop: String?
 
     func validate() throws {
         try FolderDefaults.validate(inbox, option: "--inbox")
@@ -27,6 +30,11 @@ struct DemoCommand: ParsableCommand {
 
     func run() throws {
         DaemonCLI.bootstrapLogging()
+        if let writeDrop {
+            let manifest = try DemoDrop.write(into: URL(fileURLWithPath: writeDrop))
+            Console.out("wrote \(manifest) and \(DemoDrop.name).tar.gz")
+            return
+        }
         let inboxURL = DaemonCLI.inbox(inbox), storeURL = DaemonCLI.store(store)
         let manifest = try DemoDrop.write(into: inboxURL)
         Console.error("fairgen demo: wrote \(manifest) and \(DemoDrop.name).tar.gz; processing (profile \(profile.rawValue))…")

@@ -34,6 +34,17 @@ struct StoreCommand: ParsableCommand {
                 }
             }
             print(Console.table(rows))
+            var experiments = [["DATASET", "EXPERIMENT", "SWEEP"]]
+            for name in names {
+                for id in (try? store.experiments(of: name)) ?? [] {
+                    experiments.append([name, id, store.experimentDirectory(dataset: name, experiment: id)
+                        .appendingPathComponent("sweep.json").path])
+                }
+            }
+            if experiments.count > 1 {
+                print("")
+                print(Console.table(experiments))
+            }
         }
 
         /// `selected_alpha` from the run's metrics.json (§6), once the evaluation stage writes it.
