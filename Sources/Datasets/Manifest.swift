@@ -101,6 +101,9 @@ public struct LabelSpec: Codable, Equatable, Sendable {
 
 /// The `pipeline:` block. `nil` means "not given": the pipeline applies modality / DESIGN §7 defaults.
 public struct PipelineConfig: Codable, Equatable, Sendable {
+    /// `pipeline.seed`: shifts every random seed of the run (generator, upsampler, sampling, classifiers) —
+    /// rerun with another value to check that a result does not rest on lucky seeds. Absent = 0.
+    public var seed: Int?
     public var baseResolution: Int?
     public var finalResolution: Int?
     public var ddpm: DDPMConfig?
@@ -111,7 +114,7 @@ public struct PipelineConfig: Codable, Equatable, Sendable {
     public var evaluate: EvaluateConfig?
 
     enum CodingKeys: String, CodingKey {
-        case ddpm, upsampler, sample, mix, classifier, evaluate
+        case ddpm, upsampler, sample, mix, classifier, evaluate, seed
         case baseResolution = "base_resolution", finalResolution = "final_resolution"
     }
 

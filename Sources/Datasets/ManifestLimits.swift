@@ -33,6 +33,8 @@ public enum ManifestLimits {
     public static let epochs: ClosedRange<Int> = 1...1000
     /// `pipeline.classifier.seeds`.
     public static let seeds: ClosedRange<Int> = 1...100
+    /// `pipeline.seed`, the run's seed shift.
+    public static let runSeed: ClosedRange<Int> = 0...1_000_000
     /// `label.classes` / `label.columns` (and so `high_risk`).
     public static let maxClasses = 1000
     /// `attributes` (`pipeline.ddpm.cond` may also hold `label` and `domain`).

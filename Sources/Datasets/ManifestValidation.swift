@@ -239,8 +239,9 @@ struct ManifestReader {
 
     func pipeline(_ node: Node) throws -> PipelineConfig {
         let keys = try mapping(node, "pipeline", allowed: ["base_resolution", "final_resolution", "ddpm", "upsampler",
-                                                           "sample", "mix", "classifier", "evaluate"])
+                                                           "sample", "mix", "classifier", "evaluate", "seed"])
         var p = PipelineConfig()
+        if let n = keys["seed"] { p.seed = try int(n, "pipeline.seed", ManifestLimits.runSeed) }
         if let n = keys["base_resolution"] { p.baseResolution = try int(n, "pipeline.base_resolution", ManifestLimits.resolution) }
         if let n = keys["final_resolution"] { p.finalResolution = try int(n, "pipeline.final_resolution", ManifestLimits.resolution) }
         if let n = keys["ddpm"] {

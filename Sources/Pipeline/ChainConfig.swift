@@ -109,7 +109,14 @@ public struct ChainConfig: Codable, Sendable, Equatable {
         /// What `oversample` and `synthetic+oversample` even out: an attribute name, `domain`, or nil when
         /// the dataset has neither (`oversampleAttribute`).
         public var oversampleBy: String? = nil
+        /// `pipeline.seed` (nil when 0, so that the default run's keys do not move): shifts every classifier
+        /// seed by `ChainConfig.seedStride` × this (`ClassifyStage`).
+        public var runSeed: Int? = nil
     }
+
+    /// How far apart `pipeline.seed` moves every seed: wider than any per-stage seed or seed index, so two
+    /// run seeds never share a stream.
+    public static let seedStride: UInt64 = 1000
 
     /// Blocks per stage and block kind of `classify.arch` (nil: unknown; manifest validation refuses it first).
     public static func resnetLayout(arch: String) -> (blocks: [Int], bottleneck: Bool)? {
@@ -266,6 +273,14 @@ public struct ChainConfig: Codable, Sendable, Equatable {
         classify.augment = HeuristicAugment.policies(p.classifier?.augment ?? .default(for: m.modality), modality: m.modality)
             .map(\.rawValue)
         classify.oversampleBy = oversampleAttribute(manifest: m, fairAttribute: sample.attribute)
+        // `pipeline.seed` moves every random stream of the run; 0 (or absent) is the profile's own seeds.
+        if let s = p.seed, s > 0 {
+            let shift = UInt64(s) * seedStride
+            ddpm.seed += shift
+            up.seed += shift
+            sample.seed += shift
+            classify.runSeed = s
+        }
         if let e = p.evaluate, let v = e.mmd { evaluate.mmd = v }
         if let v = p.evaluate?.selection { evaluate.selection = v }
         return ChainConfig(profile: profile, threads: threads, ddpm: ddpm, upsampler: final > base ? up : nil,

@@ -30,6 +30,11 @@ public enum ClassifyStage {
         /// Augmentation policies in order (heuristic variants only, so other variants' keys do not move).
         var augment: [String]?
         var threads: Int
+        /// `pipeline.seed` (absent when 0, so default keys are unchanged).
+        var runSeed: Int? = nil
+
+        /// The seed this classifier's streams derive from: the seed index, shifted by the run seed.
+        var effectiveSeed: UInt64 { UInt64(seed) &+ UInt64(runSeed ?? 0) &* ChainConfig.seedStride }
     }
 
     /// Stage name of one variant × seed, e.g. `classify-synthetic_a0.50-seed1`; a stacked variant's `+`
@@ -54,7 +59,7 @@ public enum ClassifyStage {
                           lr: c.lr, resolution: resolution,
                           oversampleAttribute: variant.usesOversample ? config.classify.oversampleBy : nil,
                           augment: variant.usesHeuristic ? c.augment : nil,
-                          threads: config.threads)
+                          threads: config.threads, runSeed: c.runSeed)
         return try Stage(name: stageName(variant, seed: seed), codeVersion: codeVersion, config: slice, inputs: inputs) { ctx in
             try run(ctx, slice: slice, variant: variant)
         }
@@ -88,7 +93,7 @@ public enum ClassifyStage {
         settings.epochs = slice.epochs
         settings.batch = slice.batch
         settings.learningRate = Float(slice.lr)
-        settings.seed = UInt64(slice.seed)
+        settings.seed = slice.effectiveSeed
         if let a = variant.syntheticAlpha { settings.alpha = a }
         if variant.usesOversample {
             guard slice.oversampleAttribute != nil else {
@@ -103,7 +108,7 @@ public enum ClassifyStage {
             }
             return p
         }
-        var rng = RNG(seed: UInt64(slice.seed) &* 0x9E37_79B9 &+ 17)
+        var rng = RNG(seed: slice.effectiveSeed &* 0x9E37_79B9 &+ 17)
         let network = ResNet(ResNetConfig(inChannels: images.channels, numOutputs: table.classes.count,
                                           resolution: slice.resolution, widths: slice.widths, blocks: layout.blocks,
                                           bottleneck: layout.bottleneck), rng: &rng)

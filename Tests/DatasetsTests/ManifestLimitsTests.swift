@@ -104,6 +104,7 @@ private func pipelineSetting(_ path: String, _ value: String) -> String {
         let nonFinite = ["1e300", "-1e300", ".nan", "NaN", "nan", ".inf", "-.inf", "inf", "\"\""]
         let hugeInts = ["99999999999999999999", "9223372036854775808", "-9223372036854775809", "2.5", "1e3"]
         return [
+            ("pipeline.seed", "an integer in 0…1000000", ["-1", "1000001"] + hugeInts + nonFinite),
             ("pipeline.base_resolution", "an integer in 4…256", ["0", "-1", "3", "257", "1024"] + hugeInts + nonFinite),
             ("pipeline.final_resolution", "an integer in 4…256", ["0", "-1", "260", "4096"] + hugeInts + nonFinite),
             ("pipeline.ddpm.steps", "an integer in 1…1000000", ["0", "-1", "1000001"] + hugeInts + nonFinite),
@@ -138,7 +139,7 @@ private func pipelineSetting(_ path: String, _ value: String) -> String {
     @Test func everyNumericKeyOfThePipelineIsInTheTable() throws {
         // The table above must not miss a key: each numeric key of the parser, found through the error of a
         // non-number, is listed.
-        let keys = ["base_resolution", "final_resolution", "ddpm.steps", "ddpm.batch", "ddpm.lr", "ddpm.cond_drop", "ddpm.ema",
+        let keys = ["seed", "base_resolution", "final_resolution", "ddpm.steps", "ddpm.batch", "ddpm.lr", "ddpm.cond_drop", "ddpm.ema",
                     "upsampler.steps", "upsampler.batch", "sample.per_real", "sample.guidance", "sample.sampling_steps",
                     "sample.strength", "mix.alpha[0]", "classifier.epochs", "classifier.batch", "classifier.seeds"]
         #expect(Set(keys.map { "pipeline." + $0 }) == Set(Self.numericKeys.map(\.path)))
