@@ -118,6 +118,25 @@ private func writeSmoothDrop(in dir: URL, name: String = "toy", count: Int, side
         #expect(verify.status == 0, "stderr: \(verify.stderr)")
     }
 
+    /// `run` on a manifest with an `experiment:` block does one plain run; it says so instead of dropping the
+    /// sweep silently (here the store path is a file, so the run stops right after the note).
+    @Test func runSaysItIgnoresAnExperimentBlock() throws {
+        let s = try Scratch()
+        defer { s.remove() }
+        let drop = s.url.appendingPathComponent("drop")
+        try FileManager.default.createDirectory(at: drop, withIntermediateDirectories: true)
+        let manifest = try writeSmoothDrop(in: drop, count: 4, side: 8)
+        try Data("not a store".utf8).write(to: s.url.appendingPathComponent("file"))
+        let plain = try s.run("run", "drop/toy.yaml", "--store", "file", "--profile", "quick")
+        #expect(plain.status != 0)
+        #expect(!plain.stderr.contains("experiment"), "stderr: \(plain.stderr)")
+        let text = try String(contentsOfFile: manifest, encoding: .utf8)
+        try Data((text + "experiment: {kind: skew, levels: [0, 0.5]}\n").utf8).write(to: URL(fileURLWithPath: manifest))
+        let swept = try s.run("run", "drop/toy.yaml", "--store", "file", "--profile", "quick")
+        #expect(swept.status != 0)
+        #expect(swept.stderr.contains("experiment: block") && swept.stderr.contains("fairgen experiment"), "stderr: \(swept.stderr)")
+    }
+
     @Test func emptyStoreVariableMeansTheDefaultStore() throws {
         let s = try Scratch()
         defer { s.remove() }

@@ -26,6 +26,11 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         DaemonCLI.bootstrapLogging()
+        // A sweep asked for in the manifest is not silently dropped: say what `run` does with it.
+        if let m = try? Manifest.load(path: manifest), m.experiment != nil {
+            Console.error("fairgen run: the manifest has an experiment: block; `run` does one plain run of the drop "
+                + "and ignores it (`fairgen experiment <manifest>` runs the sweep, docs/experiments.md)")
+        }
         let store = try location.open(create: true)
         let result = try ChainCLI.run(manifestPath: manifest, store: store, profile: profile, threads: threads)
         Console.outBlock(SummaryTable.render(result.metrics))
