@@ -2,7 +2,7 @@
 # Both install the Debian packages they need when missing (as root, or through sudo).
 
 SWIFT    ?= swift
-APT_PKGS := libopenblas-dev libarchive-dev libpng-dev
+APT_PKGS := libopenblas-dev libarchive-dev libpng-dev slurmctld slurmd slurm-client munge
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FAIRGEN  := .build/release/fairgen
 # OpenBLAS's idle threads otherwise spin for a long time after each GEMM and steal the cores our own
@@ -22,8 +22,13 @@ build: deps
 	$(SWIFT) build -c release
 
 # Numerical tests run in release (debug Swift is 10–50x slower on loops); -enable-testing allows @testable.
+# The Slurm tests need a one-node Slurm (docs/cluster.md): started here, stopped afterwards whatever the
+# outcome. A start failure does not stop make: the tests then fail with the script's reason.
+SLURM_DIR ?= /tmp/fairgen-slurm-$(shell id -u)
 test: deps
-	$(SWIFT) test -c release -Xswiftc -enable-testing
+	-scripts/slurm-local.sh start $(SLURM_DIR)
+	FAIRGEN_SLURM_DIR=$(SLURM_DIR) $(SWIFT) test -c release -Xswiftc -enable-testing; \
+	status=$$?; scripts/slurm-local.sh stop $(SLURM_DIR); exit $$status
 
 demo: build
 	$(FAIRGEN) demo

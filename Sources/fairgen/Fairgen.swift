@@ -9,6 +9,7 @@ struct Fairgen: ParsableCommand {
         subcommands: [
             DemoCommand.self, WatchCommand.self, RunCommand.self, IngestCommand.self,
             ReprocessCommand.self, StoreCommand.self, MetricsCommand.self, BenchCommand.self,
+            StageCommand.self,
         ]
     )
 }
