@@ -134,7 +134,7 @@ public final class SlurmExecutor: ChainExecutor {
                 var lost = false
                 for (task, id) in groups[i].current.sorted(by: { $0.key < $1.key }) {
                     let key = groups[i].tasks == nil ? id : "\(id)_\(task)"
-                    guard let state = states[key] ?? (states[id + "_pending"] != nil ? "PENDING" : nil) else {
+                    guard let state = states[key] ?? states[id + "_*"] else {
                         lost = true
                         continue
                     }
@@ -289,8 +289,8 @@ enum SlurmCommand {
     }
 
     /// States of jobs and array tasks: `squeue` (which keeps finished jobs for MinJobAge), then `sacct`
-    /// for ids squeue no longer knows. Keys are `ID` or `ID_TASK`; a pending array's unexpanded tasks
-    /// give `ID_pending`.
+    /// for ids squeue no longer knows. Keys are `ID` or `ID_TASK`; an array's tasks that Slurm lists
+    /// unexpanded (`ID_[4-7]`, e.g. still pending) give `ID_*`.
     static func states(of ids: [String]) -> [String: String] {
         guard !ids.isEmpty else { return [:] }
         var states: [String: String] = [:]
@@ -314,7 +314,7 @@ enum SlurmCommand {
             let parts = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard parts.count >= 2, !parts[0].isEmpty else { continue }
             var id = parts[0]
-            if let bracket = id.firstIndex(of: "[") { id = String(id[..<bracket]) + "pending" }
+            if let bracket = id.firstIndex(of: "[") { id = String(id[..<bracket]) + "*" }
             out[id] = parts[1]
         }
         return out

@@ -26,12 +26,17 @@ enum SlurmLocal {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
         p.arguments = [script, "start", directory]
-        let out = Pipe()
+        // A file, not a pipe: the daemons the script starts would inherit the pipe and keep it open.
+        let outPath = NSTemporaryDirectory() + "slurm-local-start-\(getpid()).out"
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: outPath) }
+        let out = FileHandle(forWritingAtPath: outPath)
         p.standardOutput = out
         p.standardError = out
         try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
+        try? out?.close()
+        let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
         guard p.terminationStatus == 0 else {
             throw DaemonError("scripts/slurm-local.sh start \(directory) failed (exit \(p.terminationStatus)):\n\(text)")
         }
