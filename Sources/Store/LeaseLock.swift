@@ -15,8 +15,8 @@ import Glibc
 /// A lock is stale, and the next process that wants it takes it over, when
 /// - its holder ran on this host (same host name) and that PID is gone, or the host rebooted since
 ///   (another boot id): decided at once;
-/// - its holder ran on another host and the file has not changed for `lease` seconds *as measured by
-///   the waiting process's own clock* (so clocks of different nodes are never compared), or — for a
+/// - its holder ran on another host and the file has not changed for the holder's lease (recorded in
+///   the file) *as measured by the waiting process's own clock* (so clocks of different nodes are never compared), or — for a
 ///   process that cannot wait — its mtime is more than two leases older than this host's clock.
 /// A takeover renames the stale file away (atomic; only one of several racing processes wins it) and
 /// checks that what it renamed is the file it judged stale before creating its own.
@@ -34,6 +34,8 @@ public final class LeaseLock: @unchecked Sendable {
         public var token: String
         /// What the lock protects, for messages (e.g. "stage train-ddpm").
         public var purpose: String
+        /// The holder's lease in seconds: others judge its heartbeat by this, not by their own lease.
+        public var lease: Double?
 
         public var description: String { "\(purpose) held by host \(host) pid \(pid)" }
     }
@@ -43,6 +45,10 @@ public final class LeaseLock: @unchecked Sendable {
         public var host: String
         public var pid: Int32
         public var boot: String
+
+        public init(host: String, pid: Int32, boot: String) {
+            self.host = host; self.pid = pid; self.boot = boot
+        }
 
         /// The host name is `$FAIRGEN_HOSTNAME` when set (tests simulate several nodes on one machine with
         /// it), otherwise `gethostname(2)`.
@@ -99,7 +105,7 @@ public final class LeaseLock: @unchecked Sendable {
                                wait: Double?, identity: Identity = .current,
                                onWait: (Holder?) -> Void = { _ in }) throws -> LeaseLock {
         let holder = Holder(host: identity.host, pid: identity.pid, boot: identity.boot,
-                            token: randomToken(), purpose: purpose)
+                            token: randomToken(), purpose: purpose, lease: lease)
         let bytes = Array(try JSONEncoder().encode(holder)) + [0x0a]
         let start = Date()
         var watched: (ino: UInt64, mtime: Int64, since: Date)?
@@ -155,7 +161,9 @@ public final class LeaseLock: @unchecked Sendable {
             if !holder.boot.isEmpty, !identity.boot.isEmpty, holder.boot != identity.boot { return true }
             return kill(holder.pid, 0) != 0 && errno == ESRCH
         }
-        // Another host (or a file whose content is not written yet / torn): only its heartbeat tells.
+        // Another host (or a file whose content is not written yet / torn): only its heartbeat tells,
+        // judged by the lease the holder beats for.
+        let lease = holder?.lease.flatMap { $0 > 0 ? $0 : nil } ?? lease
         return unchangedFor >= lease || ageByOurClock >= 2 * lease
     }
 

@@ -129,6 +129,41 @@ enum SlurmLocal {
         #expect(verify.wait(timeout: 120) == 0, "stderr: \(verify.stderr)")
     }
 
+    /// A job that fails for good fails the drop; error.json names the stage and the job's log file.
+    @Test func aFailedJobsLogPathIsInErrorJSON() throws {
+        let env = try SlurmLocal.start()
+        let dir = DaemonTempDir()
+        defer { dir.cleanup() }
+        _ = try DemoDrop.write(into: dir.url.appendingPathComponent("inbox"), spec: ChainEndToEndTests.spec)
+        try FileManager.default.createDirectory(atPath: dir.sub("store/config"), withIntermediateDirectories: true)
+        try Data("poll_seconds: 0.5\nsetup: |\n  echo failing on purpose\n  exit 3\n".utf8)
+            .write(to: URL(fileURLWithPath: dir.sub("store/config/slurm.yaml")))
+        let watch = try DaemonFairgenProcess(["watch", "--once", "--settle", "200ms", "--profile", "quick", "--executor", "slurm",
+                                              "--inbox", "inbox", "--store", "store"], in: dir, tag: "watch", env: env)
+        #expect(watch.wait(timeout: 300) != nil, "stderr: \(watch.stderr)")
+        let failed = daemonOutcomeFolders(dir.sub("inbox"), ".failed")
+        let folder = try #require(failed.first, "no .failed folder; stderr: \(watch.stderr)")
+        let data = try Data(contentsOf: URL(fileURLWithPath: folder + "/error.json"))
+        let error = try JSONDecoder().decode(Outcomes.ErrorFile.self, from: data)
+        #expect(error.stage == "ingest")
+        #expect(error.message.contains("ended FAILED"), "\(error.message)")
+        let log = try #require(error.log, "error.json has no log: \(String(decoding: data, as: UTF8.self))")
+        #expect(log.hasPrefix(dir.sub("store/cluster/\(DemoDrop.name)/v0001/logs/ingest-")))
+        #expect(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("failing on purpose"))
+        let run = try Self.record(dir, "store")
+        #expect(run.status == .failed && run.error?.contains("Slurm job") == true)
+
+        // The job spec stays: a stage run by hand whose input stage never ran fails, naming it.
+        let ddpm = try DaemonFairgenProcess(["stage", "run", "--store", "store", "--run", "\(DemoDrop.name)/v1", "--stage", "train-ddpm"],
+                                            in: dir, tag: "stage-ddpm")
+        #expect(ddpm.wait(timeout: 120) == 1)
+        #expect(ddpm.stderr.contains("its input stage ingest (key "), "stderr: \(ddpm.stderr)")
+        let bogus = try DaemonFairgenProcess(["stage", "run", "--store", "store", "--run", "\(DemoDrop.name)/v1", "--stage", "train"],
+                                             in: dir, tag: "stage-bogus")
+        #expect(bogus.wait(timeout: 120) == 1)
+        #expect(bogus.stderr.contains("--stage train: not a stage of this run"), "stderr: \(bogus.stderr)")
+    }
+
     @Test func twoDaemonsOnTwoNodesNeverRunAStageTwice() throws {
         let dir = DaemonTempDir()
         defer { dir.cleanup() }
@@ -140,6 +175,13 @@ enum SlurmLocal {
         }
         let a = try daemon("a", "a")
         #expect(daemonWaitUntil(timeout: 60) { FileManager.default.fileExists(atPath: dir.sub("store/locks/daemon.lease")) })
+        // The daemon's lease names node a; node b cannot take it while node a's heartbeat runs.
+        let lease = dir.sub("store/locks/daemon.lease")
+        #expect(LeaseLock.readHolder(lease)?.host == "node-a")
+        #expect(throws: StoreError.self) {
+            try LeaseLock.acquire(lease, purpose: "fairgen daemon", lease: 2, wait: 4,
+                                  identity: LeaseLock.Identity(host: "node-b", pid: getpid(), boot: "node-b-boot"))
+        }
         let b = try daemon("b", "b1")
         #expect(b.wait(timeout: 120) == 1, "stderr: \(b.stderr)")
         #expect(b.stderr.contains("another fairgen daemon"), "stderr: \(b.stderr)")

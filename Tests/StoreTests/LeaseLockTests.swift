@@ -79,9 +79,16 @@ struct LeaseLockTests {
         }
         #expect(Date().timeIntervalSince(begin) >= 1.4)
         #expect(!held.isLost)
+        held.release()
+        // The holder's own lease decides, not the waiter's: a 30 s holder outlives a waiter with a 0.3 s lease.
+        let long = try LeaseLock.acquire(path, purpose: "test", lease: 30, wait: 0, identity: Self.identity("node-b"))
+        #expect(throws: StoreError.self) {
+            try LeaseLock.acquire(path, purpose: "test", lease: 0.3, wait: 1, identity: Self.identity("node-a"))
+        }
+        #expect(!long.isLost && LeaseLock.readHolder(path)?.token == long.holder.token)
 
         // A holder that died on node-b leaves a file nobody touches: node-a waits one lease, then takes it.
-        held.release()
+        long.release()
         try Self.plant(path, host: "node-b", pid: getpid())
         let start = Date()
         let taken = try LeaseLock.acquire(path, purpose: "test", lease: 0.5, wait: 10, identity: Self.identity("node-a"))

@@ -51,6 +51,9 @@ enum ChainCLI {
             return try Chain.run(manifestPath: manifestPath, store: store, options: options)
         } catch let e as SlurmJobFailure {
             throw CLIFailure.rejected("fairgen: \(e.description)")
+        } catch let e as DaemonError where executor == .slurm {
+            // A bad slurm.yaml, sbatch refusing a job, a job Slurm lost: said in one line, exit 1.
+            throw CLIFailure.rejected("fairgen: \(e.message)")
         } catch let e as DatasetError {
             throw CLIFailure.rejected(e.description)
         } catch let e as StageInterrupted {
