@@ -66,7 +66,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 MpiDefault=none
 ReturnToService=2
-# Finished jobs stay visible to `scontrol show job` for an hour (there is no slurmdbd for sacct).
+# Finished jobs stay visible to squeue -t all and scontrol show job for an hour (there is no slurmdbd for sacct).
 MinJobAge=3600
 SchedulerParameters=sched_interval=1
 SlurmdParameters=config_overrides

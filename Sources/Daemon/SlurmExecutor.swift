@@ -231,7 +231,7 @@ public final class SlurmExecutor: ChainExecutor {
 
     func appendJobLog(_ folder: URL, _ line: String) throws {
         let path = folder.appendingPathComponent("jobs.log").path
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         guard let handle = FileHandle(forWritingAtPath: path) else { return }
         defer { try? handle.close() }
         try handle.seekToEnd()
