@@ -66,6 +66,7 @@ let package = Package(
         .target(name: "Daemon", dependencies: [
             "Pipeline", "Store", "Datasets", "Text",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "fairgen", dependencies: [
             "Daemon", "Pipeline", "Store", "Datasets", "Fairness", "Diffusion", "Models", "NN", "Tensors", "Bench", "Text", "Distributed",

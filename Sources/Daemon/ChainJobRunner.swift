@@ -14,10 +14,13 @@ import Store
 public struct ChainJobRunner: JobRunner {
     public var profile: Profile
     public var threads: Int
+    /// Where the stages run: this process, or Slurm jobs (settings read from the store for each job).
+    public var executor: ExecutorKind
 
-    public init(profile: Profile = .default, threads: Int = 2) {
+    public init(profile: Profile = .default, threads: Int = 2, executor: ExecutorKind = .local) {
         self.profile = profile
         self.threads = threads
+        self.executor = executor
     }
 
     public func run(job: Job, context: JobContext) throws -> JobResult {
@@ -35,6 +38,7 @@ public struct ChainJobRunner: JobRunner {
             var options = Chain.Options(profile: profile, threads: threads, logger: context.logger)
             options.shouldStop = { context.cancellation.isCancelled }
             options.codeVersion = FairgenVersion.code
+            options.executor = try executor.make(store: context.storeURL)
             // A manifest with an `experiment:` block is a sweep: one version per level plus sweep.json/html.
             if try Manifest.load(path: manifestPath, requireArchive: false).experiment != nil {
                 let sweep = try Experiment.run(manifestPath: manifestPath, archivePath: archive, store: store, options: options) {
@@ -48,11 +52,31 @@ public struct ChainJobRunner: JobRunner {
             return .succeeded(summary: "\(Store.versionName(result.version)), \(alpha), \(result.ranStages.count) stages ran, \(result.cachedStages.count) reused")
         } catch is StageInterrupted {
             return .interrupted
+        } catch let e as DaemonError where executor == .slurm {
+            return .failed(JobError(stage: "slurm", message: e.message))
+        } catch let e as SlurmJobFailure {
+            return .failed(JobError(stage: e.stage, message: e.description, hint: "read the job's log; fix and drop again", log: e.log))
         } catch let e as DatasetError {
             return .failed(JobError(stage: "ingest", message: e.description))
         } catch let e as PipelineError {
             let stage = e.message.hasPrefix("stage ") ? String(e.message.dropFirst(6).prefix { $0 != " " }) : "pipeline"
             return .failed(JobError(stage: stage, message: e.message))
+        }
+    }
+}
+
+/// Where a chain's stages run (`--executor`).
+public enum ExecutorKind: String, Sendable, CaseIterable {
+    /// In this process.
+    case local
+    /// As Slurm jobs on a cluster sharing the store (docs/cluster.md).
+    case slurm
+
+    /// The executor for a chain run on the store at `store` (nil: local). Reads `STORE/config/slurm.yaml`.
+    public func make(store: URL) throws -> (any ChainExecutor)? {
+        switch self {
+        case .local: return nil
+        case .slurm: return SlurmExecutor(config: try SlurmConfig.load(store: store))
         }
     }
 }

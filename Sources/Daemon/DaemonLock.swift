@@ -1,4 +1,5 @@
 import Foundation
+import Store
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,10 +8,15 @@ import Glibc
 /// the holder's PID so that a refused second daemon can say who is running. The kernel drops the lock
 /// when the process dies (even by `kill -9`), so a stale lock file never blocks a restart; the file
 /// itself is never deleted (deleting lock files races with other openers).
+///
+/// `flock` only binds processes of one kernel on some shared file systems, so a second layer holds across
+/// the nodes of a cluster: the lease lock `store/locks/daemon.lease` (`LeaseLock`, docs/cluster.md). A
+/// daemon on another node is refused while the holder's heartbeat runs, and takes over once it stops.
 public final class DaemonLock {
     /// The lock file.
     public let path: String
     private var fd: Int32 = -1
+    private var lease: LeaseLock?
 
     /// The lock file of a store: `STORE/locks/daemon.lock`.
     public static func path(store: URL) -> String {
@@ -41,6 +47,18 @@ public final class DaemonLock {
         _ = ftruncate(fd, 0)
         _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
         _ = fsync(fd)
+        do {
+            lease = try LeaseLock.acquire(DaemonLock.leasePath(store: store), purpose: "fairgen daemon", wait: 0)
+        } catch let error as StoreError where error.kind == .locked {
+            release()
+            throw DaemonError("another fairgen daemon holds this store (\(error.message)); one daemon per store: "
+                              + "stop it first or use a different --store")
+        }
+    }
+
+    /// The cross-node lease of a store: `STORE/locks/daemon.lease`.
+    public static func leasePath(store: URL) -> String {
+        store.appendingPathComponent("locks/daemon.lease").path
     }
 
     /// The PID recorded in a lock file, if any (whether or not the lock is currently held).
@@ -61,6 +79,8 @@ public final class DaemonLock {
 
     /// Releases the lock (also released automatically when the process exits).
     public func release() {
+        lease?.release()
+        lease = nil
         if fd >= 0 {
             _ = flock(fd, LOCK_UN)
             close(fd)

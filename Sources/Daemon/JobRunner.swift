@@ -35,13 +35,16 @@ public struct JobError: Error, Codable, Sendable, Equatable, CustomStringConvert
     public var message: String
     /// What the user can do about it (may be empty).
     public var hint: String
+    /// The log file of the Slurm job that failed (`--executor slurm`), if any.
+    public var log: String?
 
     /// The texts are rendered with `UntrustedText.terminal` here, once: messages quote inbox file
     /// names and manifest values, and end up in the daemon log, the job file and error.json.
-    public init(stage: String, message: String, hint: String = "") {
+    public init(stage: String, message: String, hint: String = "", log: String? = nil) {
         self.stage = UntrustedText.terminal(stage)
         self.message = UntrustedText.terminal(message)
         self.hint = UntrustedText.terminal(hint)
+        self.log = log.map { UntrustedText.terminal($0) }
     }
 
     public var description: String { "\(stage): \(message)" + (hint.isEmpty ? "" : " (\(hint))") }

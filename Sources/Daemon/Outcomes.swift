@@ -23,6 +23,8 @@ public enum Outcomes {
         public var time: String
         /// The job id (nil for drops rejected before queueing).
         public var job: String?
+        /// The failed Slurm job's log file (`--executor slurm`, docs/cluster.md); absent otherwise.
+        public var log: String? = nil
     }
 
     /// A fresh folder `<inbox>/<kind>/<UTC time>-<name>` (suffixed -2, -3… when taken); not created.
@@ -40,7 +42,8 @@ public enum Outcomes {
     static func writeError(_ error: JobError, job: String?, folder: String, now: Date) throws {
         // Rendered again because a JobError decoded from an old job file skipped `JobError.init`.
         let file = ErrorFile(stage: UntrustedText.terminal(error.stage), message: UntrustedText.terminal(error.message),
-                             hint: UntrustedText.terminal(error.hint), time: FileOps.isoUTC(now), job: job)
+                             hint: UntrustedText.terminal(error.hint), time: FileOps.isoUTC(now), job: job,
+                             log: error.log.map { UntrustedText.terminal($0) })
         try FileOps.writeAtomically(try JobQueue.encoder.encode(file), to: folder + "/error.json")
     }
 

@@ -40,6 +40,9 @@ public enum Chain {
         public var onEvent: (ProgressEvent) -> Void
         /// Recorded as the run's `code_version` (`fairgen reprocess --if-stale` compares it).
         public var codeVersion: String = Chain.codeVersion
+        /// Where the stages run: nil for this process; a `ChainExecutor` (Slurm, docs/cluster.md) runs
+        /// them as jobs, and the chain then files the version from the run-cache. The bytes are the same.
+        public var executor: (any ChainExecutor)? = nil
 
         public init(profile: Profile = .default, threads: Int = 2, logger: Logger = Logger(label: "fairgen.pipeline"),
                     progressInterval: Double = 10, shouldStop: @escaping () -> Bool = { false },
@@ -79,6 +82,15 @@ public enum Chain {
             throw PipelineError("dataset \(manifest.name) is being processed by another fairgen process (\(error))")
         }
         defer { datasetLock.unlock() }
+        // flock(2) above is not reliable on every shared file system; the lease lock is (docs/cluster.md),
+        // so two processes on two nodes never run one dataset at once.
+        let datasetLease: LeaseLock
+        do {
+            datasetLease = try store.leaseLock("dataset-\(manifest.name).lease", purpose: "dataset \(manifest.name)", wait: 0)
+        } catch let error as StoreError where error.kind == .locked {
+            throw PipelineError("dataset \(manifest.name) is being processed by another fairgen process (\(error))")
+        }
+        defer { datasetLease.release() }
         // Shared: runs of different datasets proceed together; gc (exclusive) waits for them.
         let storeLock = try store.lockStore(.shared, wait: nil)
         defer { storeLock.unlock() }
@@ -99,67 +111,96 @@ public enum Chain {
             options.onEvent(event)
         }
         runner.shouldStop = options.shouldStop
+        // With an executor (Slurm), the stage jobs record their own stages in run.json; the walk below
+        // then only reads their outputs back, so run.json keeps `complete` for what the jobs ran.
+        var recordedByJobs: [String: StageRecord]? = nil
         func step(_ stage: Stage) throws -> [String: ObjectID] {
             if options.shouldStop() {
                 try? run.markInterrupted()
                 throw StageInterrupted(stage: stage.name)
             }
+            if let recorded = recordedByJobs {
+                let key = try stage.key()
+                guard let outputs = try store.lookup(stage: stage.name, key: key) else {
+                    throw PipelineError("stage \(stage.name) (key \(key.hex.prefix(12))) is not in the run-cache after the "
+                                        + "\(options.executor?.name ?? "executor") jobs ended")
+                }
+                if let record = recorded[stage.name], record.status == .complete, record.key == key.hex {
+                    ran.append(stage.name)
+                    return outputs
+                }
+            }
             return try runner.run(stage)
         }
+        let plan = ChainPlan(config: config, ingest: ingest, subset: level?.subset, resolve: step)
 
-        var dataset = try step(ingest)[Store.singleOutputName]!
-        if let subset = level?.subset { dataset = try step(subset.stage(dataset: dataset))[Store.singleOutputName]! }
         // Before the long stages start: how long they may take, so a mistaken setting is seen in seconds,
         // and whether fair sampling will have anything to do (it would fail only after the generator trained).
         // A failure here fails the run (run.json), like a stage failure.
-        do {
-            let table = try DatasetObject.decode(store.objects.read(dataset)).table
-            let rows = table.rows
-            let labeledTrain = rows.filter { $0.split == .train && $0.isLabeled }
-            let trainRows = labeledTrain.count
-            let attribute = config.sample.attribute.flatMap { table.attributes.firstIndex(of: $0) }
-            let cells = Set(labeledTrain.map { row in "\(row.topClass ?? -1)/\(attribute.map { row.attributes[$0] } ?? -1)" }).count
-            options.logger.notice("\(manifest.name): \(RunEstimate(config: config, trainRows: trainRows, rows: rows.count, cells: cells).summary)")
-            if config.classify.oversampleBy == nil, config.classify.baselines.contains(where: { $0.hasSuffix("oversample") }) {
-                options.logger.notice("\(manifest.name): oversampling left out: no attribute or domain_column to resample over")
+        func preflight(_ dataset: ObjectID) throws {
+            do {
+                let table = try DatasetObject.decode(store.objects.read(dataset)).table
+                let rows = table.rows
+                let labeledTrain = rows.filter { $0.split == .train && $0.isLabeled }
+                let trainRows = labeledTrain.count
+                let attribute = config.sample.attribute.flatMap { table.attributes.firstIndex(of: $0) }
+                let cells = Set(labeledTrain.map { row in "\(row.topClass ?? -1)/\(attribute.map { row.attributes[$0] } ?? -1)" }).count
+                options.logger.notice("\(manifest.name): \(RunEstimate(config: config, trainRows: trainRows, rows: rows.count, cells: cells).summary)")
+                if config.classify.oversampleBy == nil, config.classify.baselines.contains(where: { $0.hasSuffix("oversample") }) {
+                    options.logger.notice("\(manifest.name): oversampling left out: no attribute or domain_column to resample over")
+                }
+                guard (Double(trainRows) * config.sample.perReal).rounded() >= 1 else {
+                    throw PipelineError("pipeline.sample.per_real \(config.sample.perReal) × \(trainRows) labeled training rows "
+                                        + "rounds to no synthetic image; raise per_real or add labeled train rows")
+                }
+            } catch {
+                try? run.fail("\(error)")
+                throw error
             }
-            guard (Double(trainRows) * config.sample.perReal).rounded() >= 1 else {
-                throw PipelineError("pipeline.sample.per_real \(config.sample.perReal) × \(trainRows) labeled training rows "
-                                    + "rounds to no synthetic image; raise per_real or add labeled train rows")
+        }
+
+        if let executor = options.executor {
+            // A stage job rebuilds the request from the manifest alone; an experiment level changes it.
+            guard level == nil else {
+                try? run.fail("experiments run with the local executor only")
+                throw PipelineError("experiment levels run with the local executor only; drop `--executor \(executor.name)` "
+                                    + "for an experiment (docs/experiments.md)")
             }
-        } catch {
-            try? run.fail("\(error)")
-            throw error
+            run.sharedWriters = true
+            let execution = ChainExecution(store: store, run: run, config: config, ingest: ingest, request: request,
+                                           manifestPath: manifestPath, archivePath: archive, profile: options.profile,
+                                           threads: options.threads, codeVersion: options.codeVersion, logger: options.logger,
+                                           shouldStop: options.shouldStop) {
+                try preflight(ChainPlan.cacheOnly(config: config, ingest: ingest, store: store).dataset())
+            }
+            do {
+                try executor.execute(execution)
+            } catch let interrupted as StageInterrupted {
+                try? run.markInterrupted()
+                throw interrupted
+            } catch {
+                try? run.fail("\(error)")
+                throw error
+            }
+            recordedByJobs = try store.runRecord(dataset: run.dataset, version: run.version).stages
+        } else {
+            try preflight(plan.dataset())
         }
-        let ddpm = try step(DiffusionStages.trainDDPM(config: config, dataset: dataset))["checkpoint"]!
-        var upsampler: ObjectID? = nil
-        if config.upsampler != nil {
-            upsampler = try step(DiffusionStages.trainUpsampler(config: config, dataset: dataset))["checkpoint"]!
-        }
-        let resolution = config.upsampler?.to ?? config.ddpm.resolution
-        var predictions: [String: ObjectID] = [:]
+        for node in ChainPlan.nodes(config: config) { _ = try plan.outputs(node) }
+
+        let dataset = try plan.dataset()
+        let ddpm = try plan.outputs(.trainDDPM)["checkpoint"]!
+        let upsampler = config.upsampler != nil ? try plan.outputs(.trainUpsampler)["checkpoint"]! : nil
         var classifiers: [(String, ObjectID)] = []
-        var auditor: ObjectID? = nil   // the baseline's seed-0 classifier (real data only) audits the generator
-        var shards: [ObjectID] = []
-        func classify(_ variant: Variant) throws {
+        for v in config.variants.indices {
             for seed in 0..<config.classify.seeds {
-                let out = try step(ClassifyStage.stage(config: config, variant: variant, seed: seed, resolution: resolution,
-                                                       dataset: dataset, shards: shards))
-                predictions["\(variant.name)/seed\(seed)"] = out["predictions"]!
-                classifiers.append(("checkpoints/classifier-\(variant.name)-seed\(seed).safetensors", out["checkpoint"]!))
-                if variant == .baseline && seed == 0 { auditor = out["checkpoint"]! }
+                classifiers.append(("checkpoints/classifier-\(config.variants[v].name)-seed\(seed).safetensors",
+                                    try plan.outputs(.classify(variant: v, seed: seed))["checkpoint"]!))
             }
         }
-        // The baseline trains before fair-sample: its seed-0 classifier is the auditor that chooses the
-        // sampling levers on val (LeverPilot) and filters synthetic images by confidence.
-        try classify(.baseline)
-        let sampled = try step(FairSampleStage.stage(config: config, dataset: dataset, ddpm: ddpm, upsampler: upsampler,
-                                                     auditor: auditor))
-        shards = sampled.keys.filter { $0.hasPrefix("shard-") }.sorted().map { sampled[$0]! }
-        for variant in config.variants where variant != .baseline { try classify(variant) }
-        let evaluated = try step(EvaluateStage.stage(config: config, dataset: dataset, predictions: predictions,
-                                                     auditor: auditor, shards: shards,
-                                                     levers: sampled[FairSampleStage.leversOutput]))
+        let sampled = try plan.outputs(.fairSample)
+        let shards = try plan.shards()
+        let evaluated = try plan.outputs(.evaluate)
 
         // File the version: metrics.json (with the version number), report, checkpoints, shards, grids.
         let metricsBytes = try withVersion(store.objects.read(evaluated["metrics"]!), version: run.version)

@@ -30,6 +30,9 @@ public final class StageRunner {
     /// The MPI ranks this process belongs to (`World.shared`: one process unless started by mpirun/srun).
     /// With more than one, only rank 0 writes anything (Runner+Ranks.swift, docs/mpi.md).
     public let communicator: any Communicator
+    /// Whether a failed or interrupted stage also marks the whole run `failed` / `interrupted`. A Slurm
+    /// stage job leaves that to the coordinator, which may resubmit it (docs/cluster.md).
+    public var recordsRunStatus = true
     private let onEvent: (ProgressEvent) -> Void
     let clock: () -> Double
 
@@ -63,7 +66,7 @@ public final class StageRunner {
         let hit = try store.lookup(stage: stage.name, key: key) { [logger] id in
             logger.warning("\(stage.name): cached output object \(id.hex) is corrupt (its bytes no longer hash to its id); running the stage again to replace it")
         }
-        if let outputs = hit {
+        func reuse(_ outputs: [String: ObjectID]) throws -> [String: ObjectID] {
             decided(true)
             emit(.stageStarted(stage: stage.name, key: key.hex, cached: true))
             try run?.stageStarted(stage.name, key: key, inputs: inputs)
@@ -72,6 +75,16 @@ public final class StageRunner {
             emit(.stageFinished(stage: stage.name, status: .cached, wallSeconds: wall))
             return outputs
         }
+        if let outputs = hit { return try reuse(outputs) }
+        // One process runs a key at a time, whichever node it is on (Slurm jobs, daemons sharing a store
+        // over NFS): a lease lock that holds on shared file systems (docs/cluster.md). Whoever waited
+        // finds the other's outputs recorded and reuses them.
+        let stageLock = try store.leaseLock("stage-\(stage.name)-\(key.hex.prefix(16)).lock", purpose: "stage \(stage.name)",
+                                            wait: nil) { [logger] holder in
+            logger.notice("\(stage.name): \(holder?.description ?? "another process") is running this stage; waiting for it")
+        }
+        defer { stageLock.release() }
+        if let outputs = try store.lookup(stage: stage.name, key: key) { return try reuse(outputs) }
 
         emit(.stageStarted(stage: stage.name, key: key.hex, cached: false))
         try run?.stageStarted(stage.name, key: key, inputs: inputs)
@@ -82,6 +95,9 @@ public final class StageRunner {
         try? FileManager.default.removeItem(at: scratch)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let resumeDirectory = StageRunner.resumeDirectory(store: store, stage: stage.name, key: key)
+        if let saved = try? FileManager.default.contentsOfDirectory(atPath: resumeDirectory.path), !saved.isEmpty {
+            logger.notice("\(stage.name): resuming from the checkpoint in \(resumeDirectory.path)")
+        }
         do {
             try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
             let context = StageContext(stage: stage.name, config: stage.config, inputs: stage.inputs, store: store,
@@ -114,14 +130,14 @@ public final class StageRunner {
         } catch let interrupted as StageInterrupted {
             let wall = clock() - start
             try? run?.stageFinished(stage.name, outputs: [:], status: .pending, wallSeconds: wall)
-            try? run?.markInterrupted()
+            if recordsRunStatus { try? run?.markInterrupted() }
             emit(.stageFinished(stage: stage.name, status: .pending, wallSeconds: wall))
             throw interrupted
         } catch {
             let wall = clock() - start
             let message = "stage \(stage.name) failed: \(error)"
             try? run?.stageFinished(stage.name, outputs: [:], status: .failed, wallSeconds: wall)
-            try? run?.fail(message)
+            if recordsRunStatus { try? run?.fail(message) }
             emit(.stageFinished(stage: stage.name, status: .failed, wallSeconds: wall))
             throw PipelineError(message, underlying: error)
         }

@@ -161,8 +161,20 @@ public final class RunHandle {
     public var directory: URL { store.runDirectory(dataset: dataset, version: version) }
     var directoryPath: String { store.runPath(dataset, version) }
 
+    /// Set when several processes write this run.json at once (the coordinator and the stage jobs of a
+    /// Slurm run, docs/cluster.md): each update then re-reads run.json under the lease lock
+    /// `locks/run-NAME-vNNNN.lock`, so that no writer overwrites another's stage record.
+    public var sharedWriters = false
+
     /// Applies `mutate` to the record and writes run.json. Fails on a complete run.
     public func update(_ mutate: (inout RunRecord) -> Void) throws {
+        var lock: LeaseLock?
+        if sharedWriters {
+            lock = try store.leaseLock("run-\(dataset)-\(Store.versionName(version)).lock",
+                                       purpose: "run.json of \(dataset)/\(Store.versionName(version))", wait: nil)
+            record = try store.runRecord(dataset: dataset, version: version)
+        }
+        defer { lock?.release() }
         guard record.status != .complete else {
             throw StoreError(.immutable, "run \(dataset)/\(Store.versionName(version)) is complete and is never rewritten")
         }

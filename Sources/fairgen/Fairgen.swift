@@ -9,6 +9,7 @@ struct Fairgen: ParsableCommand {
         subcommands: [
             DemoCommand.self, WatchCommand.self, RunCommand.self, ExperimentCommand.self, IngestCommand.self,
             ReprocessCommand.self, StoreCommand.self, MetricsCommand.self, BenchCommand.self, TrainCheckCommand.self,
+            StageCommand.self,
         ]
     )
 }

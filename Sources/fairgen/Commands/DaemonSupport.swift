@@ -1,3 +1,4 @@
+import ArgumentParser
 import Daemon
 import Foundation
 import Logging
@@ -26,5 +27,9 @@ enum DaemonCLI {
     }
 
     /// The runner the CLI wires into the daemon: the whole chain, with `profile` (default `default`).
-    static func runner(profile: Profile = .default) -> any JobRunner { ChainJobRunner(profile: profile) }
+    static func runner(profile: Profile = .default, executor: ExecutorKind = .local) -> any JobRunner {
+        ChainJobRunner(profile: profile, executor: executor)
+    }
 }
+
+extension ExecutorKind: ExpressibleByArgument {}

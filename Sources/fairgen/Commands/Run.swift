@@ -19,6 +19,8 @@ struct RunCommand: ParsableCommand {
     /// quick: CI-sized (minutes); default: CPU-sized; paper: the paper's hyperparameters (big machines).
     @Option(help: "quick | default | paper") var profile: Profile = .default
     @Option(help: "Threads for the math, 1…64 (checkpoints are the same bytes for any count).") var threads = 2
+    /// local: stages run in this process; slurm: each stage is an sbatch job (STORE/config/slurm.yaml, docs/cluster.md).
+    @Option(help: "Where stages run: local | slurm (docs/cluster.md).") var executor: ExecutorKind = .local
 
     func validate() throws {
         guard (1...64).contains(threads) else { throw ValidationError("--threads: expected 1…64, found \(threads)") }
@@ -32,7 +34,7 @@ struct RunCommand: ParsableCommand {
                 + "and ignores it (`fairgen experiment <manifest>` runs the sweep, docs/experiments.md)")
         }
         let store = try location.open(create: true)
-        let result = try ChainCLI.run(manifestPath: manifest, store: store, profile: profile, threads: threads)
+        let result = try ChainCLI.run(manifestPath: manifest, store: store, profile: profile, threads: threads, executor: executor)
         Console.outBlock(SummaryTable.render(result.metrics))
         Console.out("report: \(result.runDirectory.appendingPathComponent("report.html").path)")
     }
@@ -43,13 +45,20 @@ extension Profile: ExpressibleByArgument {}
 /// Shared by `run` and `demo`: runs the chain with SIGINT/SIGTERM turned into a checkpoint-and-stop,
 /// and maps its errors to DESIGN §8's exit codes.
 enum ChainCLI {
-    static func run(manifestPath: String, store: Store, profile: Profile, threads: Int) throws -> Chain.Result {
+    static func run(manifestPath: String, store: Store, profile: Profile, threads: Int,
+                    executor: ExecutorKind = .local) throws -> Chain.Result {
         let stop = StopFlag.install()
         var options = Chain.Options(profile: profile, threads: threads, logger: Logger(label: "fairgen.run"))
         options.shouldStop = { stop.isSet }
         options.codeVersion = FairgenVersion.code
         do {
+            options.executor = try executor.make(store: store.root)
             return try Chain.run(manifestPath: manifestPath, store: store, options: options)
+        } catch let e as SlurmJobFailure {
+            throw CLIFailure.rejected("fairgen: \(e.description)")
+        } catch let e as DaemonError where executor == .slurm {
+            // A bad slurm.yaml, sbatch refusing a job, a job Slurm lost: said in one line, exit 1.
+            throw CLIFailure.rejected("fairgen: \(e.message)")
         } catch let e as DatasetError {
             throw CLIFailure.rejected(e.description)
         } catch let e as StageInterrupted {

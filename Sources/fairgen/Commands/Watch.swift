@@ -18,6 +18,8 @@ struct WatchCommand: ParsableCommand {
     @Option(help: "Jobs run at the same time (never two of one dataset).") var jobs = 1
     /// quick: CI-sized (minutes); default: CPU-sized; paper: the paper's hyperparameters (big machines).
     @Option(help: "Pipeline profile: quick | default | paper") var profile: Profile = .default
+    /// local: stages run in this process; slurm: each stage is an sbatch job (STORE/config/slurm.yaml, docs/cluster.md).
+    @Option(help: "Where stages run: local | slurm (docs/cluster.md).") var executor: ExecutorKind = .local
 
     func validate() throws {
         try FolderDefaults.validate(inbox, option: "--inbox")
@@ -34,7 +36,7 @@ struct WatchCommand: ParsableCommand {
         config.once = once
         config.settle = DaemonConfig.parseSeconds(settle)!
         config.jobs = jobs
-        let daemon = Daemon(config: config, runner: DaemonCLI.runner(profile: profile), logger: Logger(label: "fairgen.daemon"))
+        let daemon = Daemon(config: config, runner: DaemonCLI.runner(profile: profile, executor: executor), logger: Logger(label: "fairgen.daemon"))
         daemon.installSignalHandlers()
         do {
             try daemon.run()
