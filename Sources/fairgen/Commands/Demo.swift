@@ -11,7 +11,7 @@ struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Build the embedded demo drop, run the whole chain, print the summary table.",
-        discussion: "The default profile takes about 10 minutes on 2 cores; --profile quick about 2.5.")
+        discussion: "The default profile takes about 11 minutes on 2 cores; --profile quick about 2.5.")
 
     @Option(help: "Inbox folder (default: $FAIRGEN_INBOX or ./inbox).") var inbox: String?
     @Option(help: "Store folder (default: $FAIRGEN_STORE or ./store).") var store: String?
