@@ -59,7 +59,8 @@ public final class LeaseLock: @unchecked Sendable {
         public static var hostName: String {
             if let name = ProcessInfo.processInfo.environment["FAIRGEN_HOSTNAME"], !name.isEmpty { return name }
             var buffer = [CChar](repeating: 0, count: 256)
-            return gethostname(&buffer, buffer.count) == 0 ? String(cString: buffer) : "localhost"
+            guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
 
         static let bootID: String = {
