@@ -201,6 +201,8 @@ public enum FairSampleStage {
                     guard v >= 0 else { continue }
                     value = d.table.attributeValues[a][v]
                 }
+                // Decode only what the grid keeps: a big training split has far more rows than cells × 3.
+                guard grid.wantsReal(label: d.table.classes[cls], value: value) else { continue }
                 grid.offerReal(realImages.image(r), label: d.table.classes[cls], value: value)
             }
         }
@@ -355,6 +357,11 @@ struct GridCollector {
     mutating func offer(_ image: Tensor, label: String, value: String) {
         let key = label + "\u{1}" + value
         if cells[key, default: []].count < FairSampleStage.gridColumns { cells[key, default: []].append(image) }
+    }
+
+    /// Whether the cell still has room for a real image.
+    func wantsReal(label: String, value: String) -> Bool {
+        (real[label + "\u{1}" + value]?.count ?? 0) < FairSampleStage.gridRealColumns
     }
 
     /// A real training image of the cell (kept when its size matches the samples').

@@ -68,6 +68,9 @@ struct UntrustedTextPipelineTests {
         collector.offer(flat(0.4), label: "x", value: "dark")
         collector.offerReal(flat(0.6), label: "x", value: "dark")
         collector.offerReal(flat(0.8, 8), label: "x", value: "light")   // wrong size: ignored
+        #expect(collector.wantsReal(label: "x", value: "dark"))
+        for _ in 1..<FairSampleStage.gridRealColumns { collector.offerReal(flat(0.6), label: "x", value: "dark") }
+        #expect(!collector.wantsReal(label: "x", value: "dark"))
         let grids = try collector.pngs()
         #expect(grids.count == 1)
         let img = try PNGCodec.decode(grids[0].1, file: "grid", entry: "x")
