@@ -36,15 +36,11 @@ struct ExperimentCommand: ParsableCommand {
         options.codeVersion = FairgenVersion.code
         let result: Experiment.Result
         do {
-            result = try Experiment.run(manifestPath: manifest, store: store, options: options) { Console.error($0) }
+            result = try ChainCLI.mappingStageFailures(note: " (run the same command again to resume the sweep)") {
+                try Experiment.run(manifestPath: manifest, store: store, options: options) { Console.error($0) }
+            }
         } catch let e as DatasetError {
             throw CLIFailure.rejected(e.description)
-        } catch let e as StageInterrupted {
-            Console.error("fairgen: \(e.description) (run the same command again to resume the sweep)")
-            throw ExitCode(130)
-        } catch let e as PipelineError {
-            if Exit.environmentFailure(in: e) != nil { throw e }
-            throw CLIFailure.rejected("fairgen: \(e.message)")
         }
         Console.outBlock(result.report.markdown)
         Console.out("sweep: \(result.directory.appendingPathComponent("sweep.json").path)")

@@ -52,8 +52,10 @@ enum ChainCLI {
         options.shouldStop = { stop.isSet }
         options.codeVersion = FairgenVersion.code
         do {
-            options.executor = try executor.make(store: store.root)
-            return try Chain.run(manifestPath: manifestPath, store: store, options: options)
+            return try mappingStageFailures {
+                options.executor = try executor.make(store: store.root)
+                return try Chain.run(manifestPath: manifestPath, store: store, options: options)
+            }
         } catch let e as SlurmJobFailure {
             throw CLIFailure.rejected("fairgen: \(e.description)")
         } catch let e as DaemonError where executor == .slurm {
@@ -61,12 +63,20 @@ enum ChainCLI {
             throw CLIFailure.rejected("fairgen: \(e.message)")
         } catch let e as DatasetError {
             throw CLIFailure.rejected(e.description)
+        }
+    }
+
+    /// DESIGN §8 for whatever runs stages (`run`, `demo`, `experiment`, `stage run`): an interruption exits 130
+    /// with the stage's line (and `note`); a stage that failed because the disk is full or the store
+    /// read-only stays that failure (`Exit.report` gives it exit 3 and its true cause); any other stage
+    /// failure is a rejected input (exit 1).
+    static func mappingStageFailures<T>(note: String = "", _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
         } catch let e as StageInterrupted {
-            Console.error("fairgen: \(e.description)")
+            Console.error("fairgen: \(e.description)\(note)")
             throw ExitCode(130)
         } catch let e as PipelineError {
-            // A stage that failed because the disk is full or the store read-only is not a rejected
-            // input: `Exit.report` gives it exit 3 and its true cause.
             if Exit.environmentFailure(in: e) != nil { throw e }
             throw CLIFailure.rejected("fairgen: \(e.message)")
         }

@@ -42,17 +42,11 @@ struct StageCommand: ParsableCommand {
             let (dataset, version) = try store.resolveRun(reference)
             let stop = StopFlag.install()
             let logger = Logger(label: "fairgen.stage")
-            do {
-                let outcome = try StageJob.run(store: store, dataset: dataset, version: version, stage: stage, variant: variant,
-                                               seed: seed, task: task, logger: logger, shouldStop: { stop.isSet })
-                Console.out("\(outcome.stage): \(outcome.status.rawValue)")
-            } catch let e as StageInterrupted {
-                Console.error("fairgen: \(e.description)")
-                throw ExitCode(130)
-            } catch let e as PipelineError {
-                if Exit.environmentFailure(in: e) != nil { throw e }
-                throw CLIFailure.rejected("fairgen: \(e.message)")
+            let outcome = try ChainCLI.mappingStageFailures {
+                try StageJob.run(store: store, dataset: dataset, version: version, stage: stage, variant: variant,
+                                 seed: seed, task: task, logger: logger, shouldStop: { stop.isSet })
             }
+            Console.out("\(outcome.stage): \(outcome.status.rawValue)")
         }
     }
 }
